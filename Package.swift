@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "elastos",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "elastos", targets: ["elastos"]),
+        .executable(name: "elastos-bench", targets: ["elastos-bench"]),
+        .library(name: "ElastosCore", targets: ["ElastosCore"]),
+        .library(name: "ElastosNode", targets: ["ElastosNode"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // Pure values and rules: keys, did:key, multiformats, CIDs, capability tokens and their
+        // checks, the audit chain. No file system, no network, no clocks it does not get passed.
+        .target(
+            name: "ElastosCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        // State on disk under the node home: the node key, the capability ledger (epoch,
+        // revocations, use counts) and the audit log segments.
+        .target(
+            name: "ElastosNode",
+            dependencies: ["ElastosCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        // The `elastos` commands, as a library so tests can drive them in-process.
+        .target(
+            name: "ElastosCLI",
+            dependencies: [
+                "ElastosCore", "ElastosNode",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "elastos", dependencies: ["ElastosCLI"], swiftSettings: strict),
+        .executableTarget(
+            name: "elastos-bench",
+            dependencies: ["ElastosCore", "ElastosNode", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "ElastosCoreTests", dependencies: ["ElastosCore"], resources: [.copy("Vectors")]),
+        .testTarget(name: "ElastosNodeTests", dependencies: ["ElastosNode", "ElastosCore"]),
+        .testTarget(name: "ElastosCLITests", dependencies: ["ElastosCLI", "ElastosNode", "ElastosCore", "elastos"]),
+    ]
+)

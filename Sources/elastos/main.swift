@@ -1,0 +1,2 @@
+import ElastosCLI
+ElastosCommand.main()
