@@ -207,7 +207,7 @@ public struct CapabilityToken: Sendable, Hashable, CustomStringConvertible {
         guard text.utf8.count <= TokenDecodingError.maxTextSize else { throw .tooLarge(text.utf8.count) }
         guard text.hasPrefix(Self.textPrefix) else { throw .notTokenText }
         let bytes: [UInt8]
-        do { bytes = try Base58.decode(String(text.dropFirst(Self.textPrefix.count))) } catch {
+        do { bytes = try Base58.decode(String(text.dropFirst(Self.textPrefix.count)), maxLength: TokenDecodingError.maxTextSize) } catch {
             throw .invalidTextEncoding
         }
         try self.init(encoded: bytes)

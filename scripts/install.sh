@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds `elastos` in release mode and installs it into ~/.local/bin (or $PREFIX/bin).
+# Usage: scripts/install.sh            then: elastos --version
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PREFIX="${PREFIX:-$HOME/.local}"
+command -v swift >/dev/null || { echo "install.sh: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 1; }
+swift build -c release --product elastos
+mkdir -p "$PREFIX/bin"
+install -m 0755 "$(swift build -c release --show-bin-path)/elastos" "$PREFIX/bin/elastos"
+echo "installed $PREFIX/bin/elastos"
+case ":$PATH:" in
+  *":$PREFIX/bin:"*) ;;
+  *) echo "note: $PREFIX/bin is not on your PATH; add it, e.g. export PATH=\"$PREFIX/bin:\$PATH\"" >&2 ;;
+esac

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Sets up what the tests need (a Python venv with the independent implementations they compare
+# against) and runs the whole test suite.  Usage: scripts/test.sh [extra swift test args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${ELASTOS_TEST_VENV:-$PWD/.venv}"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import nacl, base58, multiformats, didkit' 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r Tests/interop/requirements.txt
+fi
+export ELASTOS_TEST_PYTHON="$VENV/bin/python"
+swift build --build-tests
+swift test --skip-build "$@"
