@@ -11,7 +11,8 @@ final class TempHome {
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
     deinit { try? FileManager.default.removeItem(atPath: path) }
-    var home: NodeHome { NodeHome(path: path) }
+    /// The node home itself does not exist yet, so the node creates it.
+    var home: NodeHome { NodeHome(path: path + "/node") }
 }
 
 func mode(_ path: String) -> UInt16 {

@@ -49,7 +49,8 @@ public struct PeerID: Hashable, Sendable, CustomStringConvertible {
     /// Parses a base58btc PeerID (`12D3KooW…`) or its CIDv1 form (`k51…`, `bafz…`).
     public init(_ text: String) throws(PeerIDError) {
         let hash: Multihash
-        if text.hasPrefix("1") {
+        // Legacy text form: base58btc of the multihash ("12D3KooW…" inline keys, "Qm…" hashed keys).
+        if text.hasPrefix("1") || text.hasPrefix("Qm") {
             do { hash = try Multihash(bytes: try Base58.decode(text)) } catch {
                 throw .invalidEncoding(error.description)
             }
