@@ -28,13 +28,15 @@ public enum AuditLogError: Error, Equatable, Sendable, CustomStringConvertible {
 ///
 /// `record` only queues the event (it is on the enforcement path); a writer drains the queue
 /// every `flushInterval`, or when `flush()` is called, writing the batch and fsyncing once —
-/// group commit. A checkpoint signed by the node key is written every `checkpointEvery` records,
-/// at every segment rotation and on `close()`, and also saved atomically to `audit/checkpoint`,
+/// group commit. A checkpoint signed by the node key is written every `checkpointEvery` records or
+/// `checkpointIntervalMillis` (whichever comes first), at every segment rotation and on `close()`, and also saved atomically to `audit/checkpoint`,
 /// so a log cut short of it is detected.
 public final class AuditLog: AuditSink {
     public struct Options: Sendable {
         public var segmentLimit: Int = 8 << 20
         public var checkpointEvery: UInt64 = 1000
+        /// Also checkpoint when this long has passed since the last one and records are waiting.
+        public var checkpointIntervalMillis: Int64 = 60_000
         public var flushIntervalMillis: Int = 50
         public var maxPending: Int = 65_536
         public init() {}
@@ -49,6 +51,7 @@ public final class AuditLog: AuditSink {
         var nextSeq: UInt64 = 1
         var prev = AuditRecord.genesis
         var sinceCheckpoint: UInt64 = 0
+        var lastCheckpointMillis: Int64 = 0
         var closed = false
         var lastError: AuditLogError?
     }
@@ -158,9 +161,11 @@ public final class AuditLog: AuditSink {
             do throws(FileError) {
                 var buffer = [UInt8]()
                 buffer.reserveCapacity(batch.count * 300)
+                if w.lastCheckpointMillis == 0 { w.lastCheckpointMillis = batch[0].millis }
                 for item in batch {
                     try appendRecord(item.event, millis: item.millis, into: &buffer, &w)
-                    if w.sinceCheckpoint >= options.checkpointEvery {
+                    if w.sinceCheckpoint >= options.checkpointEvery
+                        || item.millis - w.lastCheckpointMillis >= options.checkpointIntervalMillis {
                         try appendCheckpoint(millis: item.millis, into: &buffer, &w)
                     }
                 }
@@ -222,6 +227,7 @@ public final class AuditLog: AuditSink {
                                decision: .info, reason: "records 1…\(seq - 1) end in \(prev.prefix(16))…")
         try appendRecord(event, millis: millis, signature: sig, into: &buffer, &w)
         w.sinceCheckpoint = 0
+        w.lastCheckpointMillis = millis
         // The anchor is saved only once the checkpoint record itself is on disk.
         try FileIO.writeAll(w.fd, buffer, path: Self.segmentPath(directory, w.segment))
         guard fsync(w.fd) == 0 else { throw FileError("fsync", Self.segmentPath(directory, w.segment)) }

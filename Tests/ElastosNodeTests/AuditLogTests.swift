@@ -1,6 +1,7 @@
 import ElastosCore
 @testable import ElastosNode
 import Foundation
+import Synchronization
 import Testing
 
 @Suite struct AuditLogTests {
@@ -150,6 +151,21 @@ import Testing
         let r = try AuditLog.tail(directory: dir, count: 2)[0]
         #expect(r.subject == "evil\n{\"seq\":1}" && r.reason == "\u{1b}[2J")
         #expect(try verify().get().records == 2)
+    }
+
+    @Test func checkpointIsAlsoWrittenWhenTimePassesBetweenRecords() throws {
+        var o = AuditLog.Options()
+        o.checkpointIntervalMillis = 1000
+        let now = Mutex<Int64>(1_000_000)
+        let log = try AuditLog(directory: dir, key: key, options: o, clock: { now.withLock { $0 += 600; return $0 } })
+        for i in 0..<4 { log.record(event(i)) }
+        try log.flush()
+        let records = try AuditLog.tail(directory: dir, count: 10)
+        // Records at +600, +1200, +1800, +2400 ms: the third is 1.2 s after the first, so a
+        // checkpoint follows it; the fourth is only 0.6 s after that checkpoint.
+        #expect(records.map(\.isCheckpoint) == [false, false, false, true, false])
+        try log.close()
+        #expect(try verify().get().checkpoints == 2)
     }
 
     @Test func tailReturnsTheNewestRecordsInOrder() throws {
