@@ -26,6 +26,9 @@ struct TokenInput: ParsableArguments {
             guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read token file \(file)") }
             text = String(decoding: data, as: UTF8.self)
         } else {
+            if isatty(0) != 0 {
+                FileHandle.standardError.write(Data("reading the token from standard input (paste it, then Ctrl-D)…\n".utf8))
+            }
             var lines: [String] = []
             while let line = readLine(strippingNewline: true) {
                 lines.append(line)

@@ -60,7 +60,8 @@ public final class AuditLog: AuditSink {
     public let options: Options
     private let key: SigningKey
     private let clock: @Sendable () -> Int64
-    private let pending = Mutex<[Pending]>([])
+    private struct Queue { var items: [Pending] = []; var closed = false }
+    private let pending = Mutex(Queue())
     private let writer: Mutex<Writer>
     private let lockFD: Int32
     // Dispatch sources are not Sendable; the mutex makes every access exclusive.
@@ -141,9 +142,10 @@ public final class AuditLog: AuditSink {
     /// Queues an event. Never blocks on disk unless the queue is full.
     public func record(_ event: AuditEvent) {
         let now = clock()
-        let full = pending.withLock { p -> Bool in
-            p.append(Pending(event: event, millis: now))
-            return p.count >= options.maxPending
+        let full = pending.withLock { q -> Bool in
+            guard !q.closed else { return false }  // after close() nothing more is accepted
+            q.items.append(Pending(event: event, millis: now))
+            return q.items.count >= options.maxPending
         }
         if full { try? flush() }
     }
@@ -152,9 +154,9 @@ public final class AuditLog: AuditSink {
     public func flush() throws(AuditLogError) {
         try writer.withLock { w throws(AuditLogError) in
             guard !w.closed else { return }
-            let batch = pending.withLock { p -> [Pending] in
-                let b = p
-                p.removeAll(keepingCapacity: true)
+            let batch = pending.withLock { q -> [Pending] in
+                let b = q.items
+                q.items.removeAll(keepingCapacity: true)
                 return b
             }
             guard !batch.isEmpty else { return }
@@ -196,6 +198,7 @@ public final class AuditLog: AuditSink {
     public func close() throws(AuditLogError) {
         let alreadyClosed = writer.withLock { $0.closed }
         guard !alreadyClosed else { return }
+        pending.withLock { $0.closed = true }  // stop accepting, then drain and sign what came before
         try checkpoint()
         writer.withLock { w in
             if w.fd >= 0 { Glibc.close(w.fd); w.fd = -1 }
