@@ -63,6 +63,26 @@ enum Timing {
         return Double(count) / (clock.now - start).seconds
     }
 
+    /// Alternates chunks of `a` and `b` (each called with the same running index) until `count`
+    /// calls of each or `seconds` of combined time, timing each side separately, so both run
+    /// under the same machine load. Returns both rates in operations per second.
+    static func paired(count: Int = .max, seconds: Double = .infinity, chunk: Int = 50,
+                       _ a: (Int) -> Void, _ b: (Int) -> Void) -> (a: Double, b: Double) {
+        var ta = Duration.zero, tb = Duration.zero
+        var i = 0
+        while i < count && (ta + tb).seconds < seconds {
+            let end = min(count, i + chunk)
+            let t0 = clock.now
+            for k in i..<end { a(k) }
+            let t1 = clock.now
+            for k in i..<end { b(k) }
+            ta += t1 - t0
+            tb += clock.now - t1
+            i = end
+        }
+        return (Double(i) / ta.seconds, Double(i) / tb.seconds)
+    }
+
     /// `rounds` measurements of `round` (given the round length), after one short discarded
     /// warm-up round when `warmup` is set.
     static func measure(_ plan: Plan, warmup: Bool = true, _ round: (Double) -> Double) -> Measurement {
@@ -92,6 +112,13 @@ enum Machine {
     /// CPUs this process may run on (what `nproc` prints).
     static var nproc: Int { ProcessInfo.processInfo.activeProcessorCount }
 
+    /// The 1-minute load average: other work on the machine skews every figure.
+    static var loadAverage: String {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8),
+              let first = text.split(separator: " ").first else { return "unknown" }
+        return String(first)
+    }
+
     static var cpuModel: String {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
@@ -108,19 +135,21 @@ enum Machine {
         #endif
     }
 
-    /// The file system type at `path`, since fsync costs depend on it.
+    /// The file system type at `path` (longest matching mount point in /proc/self/mounts), since
+    /// fsync costs depend on it.
     static func fileSystem(at path: String) -> String {
-        var s = statfs()
-        guard statfs(path, &s) == 0 else { return "unknown" }
-        switch UInt(truncatingIfNeeded: s.f_type) {
-        case 0xEF53: return "ext4"
-        case 0x0102_1994: return "tmpfs (fsync is nearly free: durable figures are optimistic)"
-        case 0x5846_5342: return "xfs"
-        case 0x9123_683E: return "btrfs"
-        case 0x794C_7630: return "overlayfs"
-        case 0x6573_5546: return "fuse"
-        case let t: return "type 0x" + String(t, radix: 16)
+        guard let text = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return "unknown fs" }
+        var best: (point: String, type: String)?
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            guard f.count >= 3 else { continue }
+            let point = String(f[1]), type = String(f[2])
+            let covers = point == "/" || path == point || path.hasPrefix(point + "/")
+            if covers, point.count >= (best?.point.count ?? -1) { best = (point, type) }
         }
+        guard let best else { return "unknown fs" }
+        let note = best.type == "tmpfs" ? ", fsync is nearly free: durable figures are optimistic" : ""
+        return "\(best.type) mounted at \(best.point)\(note)"
     }
 
     /// One NUL-terminated field of `uname(2)`.

@@ -90,3 +90,33 @@ import Testing
     }
 }
 
+
+import Foundation
+
+@Suite struct AuditFormatTests {
+    @Test func rfc3339MatchesFoundationForRandomTimes() {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        f.timeZone = TimeZone(identifier: "UTC")
+        for _ in 0..<2000 {
+            let ms = Int64.random(in: 0...253_402_300_799_999)  // up to 9999-12-31
+            #expect(RFC3339.format(millis: ms) == f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000)), "\(ms)")
+        }
+        #expect(RFC3339.format(millis: 0) == "1970-01-01T00:00:00.000Z")
+    }
+
+    @Test func recordLineParsesBackToItsFieldsAndHash() throws {
+        let e = AuditEvent(event: "capability.denied.expiry", subject: "c\"1\n", resource: "x://a", action: "read",
+                           decision: .deny, reason: "token expired at 5", token: "ab")
+        let (line, hash) = AuditLine.encode(seq: 7, timeMillis: 1_800_000_000_123, event: e, prev: AuditRecord.genesis)
+        let r = try AuditLine.parse(line).get()
+        #expect(r.seq == 7 && r.hash == hash && r.subject == "c\"1\n" && r.token == "ab" && r.time == "2027-01-15T08:00:00.123Z")
+        var bad = line
+        bad[20] ^= 1
+        #expect(AuditLine.parse(bad).failureValue == .hashMismatch)
+    }
+}
+
+extension Result {
+    var failureValue: Failure? { if case .failure(let e) = self { e } else { nil } }
+}

@@ -34,22 +34,44 @@ public struct AuditRecord: Sendable, Equatable, Codable {
 }
 
 public enum AuditLine {
-    /// Encodes one record line (without the newline) and returns it with its hash.
+    /// Encodes one record line (without the newline) and returns it with its hash. Builds the
+    /// bytes directly: this runs once per audited call.
     public static func encode(seq: UInt64, timeMillis: Int64, event: AuditEvent, signature: [UInt8]? = nil, prev: String) -> (line: [UInt8], hash: String) {
-        var s = "{\"seq\":\(seq),\"time\":\"\(RFC3339.format(millis: timeMillis))\""
-        s += ",\"event\":" + JSONText.quote(event.event)
-        s += ",\"subject\":" + JSONText.quote(event.subject)
-        s += ",\"resource\":" + JSONText.quote(event.resource)
-        s += ",\"action\":" + JSONText.quote(event.action)
-        s += ",\"decision\":\"\(event.decision.rawValue)\""
-        s += ",\"reason\":" + JSONText.quote(event.reason)
-        if let t = event.token { s += ",\"token\":" + JSONText.quote(t) }
-        if let signature { s += ",\"sig\":\"\(Hex.encode(signature))\"" }
-        s += ",\"prev\":\"\(prev)\""
-        var bytes = Array(s.utf8)
-        let hash = Hex.encode(SHA256.hash(data: bytes))
-        bytes.append(contentsOf: Array(",\"hash\":\"\(hash)\"}".utf8))
-        return (bytes, hash)
+        var b = [UInt8]()
+        b.reserveCapacity(200 + event.subject.utf8.count + event.resource.utf8.count + event.reason.utf8.count)
+        b.append(contentsOf: #"{"seq":"#.utf8)
+        b.append(contentsOf: String(seq).utf8)
+        b.append(contentsOf: #","time":""#.utf8)
+        RFC3339.append(millis: timeMillis, to: &b)
+        b.append(contentsOf: #"","event":"#.utf8)
+        JSONText.appendQuoted(event.event, to: &b)
+        b.append(contentsOf: #","subject":"#.utf8)
+        JSONText.appendQuoted(event.subject, to: &b)
+        b.append(contentsOf: #","resource":"#.utf8)
+        JSONText.appendQuoted(event.resource, to: &b)
+        b.append(contentsOf: #","action":"#.utf8)
+        JSONText.appendQuoted(event.action, to: &b)
+        b.append(contentsOf: #","decision":""#.utf8)
+        b.append(contentsOf: event.decision.rawValue.utf8)
+        b.append(contentsOf: #"","reason":"#.utf8)
+        JSONText.appendQuoted(event.reason, to: &b)
+        if let t = event.token {
+            b.append(contentsOf: #","token":"#.utf8)
+            JSONText.appendQuoted(t, to: &b)
+        }
+        if let signature {
+            b.append(contentsOf: #","sig":""#.utf8)
+            b.append(contentsOf: Hex.encode(signature).utf8)
+            b.append(0x22)
+        }
+        b.append(contentsOf: #","prev":""#.utf8)
+        b.append(contentsOf: prev.utf8)
+        b.append(0x22)
+        let hash = Hex.encode(SHA256.hash(data: b))
+        b.append(contentsOf: #","hash":""#.utf8)
+        b.append(contentsOf: hash.utf8)
+        b.append(contentsOf: #""}"#.utf8)
+        return (b, hash)
     }
 
     /// The bytes a checkpoint signature covers.

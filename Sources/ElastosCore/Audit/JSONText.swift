@@ -4,7 +4,11 @@ enum JSONText {
     /// value from a capsule can never break out of its field or add a line to the log.
     static func quote(_ s: String) -> String {
         var out = [UInt8]()
-        out.reserveCapacity(s.utf8.count + 2)
+        appendQuoted(s, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func appendQuoted(_ s: String, to out: inout [UInt8]) {
         out.append(0x22)
         for c in s.utf8 {
             switch c {
@@ -20,21 +24,34 @@ enum JSONText {
             }
         }
         out.append(0x22)
-        return String(decoding: out, as: UTF8.self)
     }
 }
 
 /// RFC 3339 timestamps in UTC with milliseconds, without Foundation's formatters.
 public enum RFC3339 {
     public static func format(millis: Int64) -> String {
+        var b = [UInt8]()
+        append(millis: millis, to: &b)
+        return String(decoding: b, as: UTF8.self)
+    }
+
+    /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    static func append(millis: Int64, to b: inout [UInt8]) {
         let ms = Int(((millis % 1000) + 1000) % 1000)
         let secs = (millis - Int64(ms)) / 1000
         var days = secs / 86_400
         var rem = secs - days * 86_400
         if rem < 0 { rem += 86_400; days -= 1 }
         let (y, m, d) = civil(fromDays: days)
-        func pad(_ v: Int, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
-        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(Int(rem / 3600), 2)):\(pad(Int(rem % 3600 / 60), 2)):\(pad(Int(rem % 60), 2)).\(pad(ms, 3))Z"
+        func digits(_ v: Int, _ width: Int) {
+            var div = 1
+            for _ in 1..<width { div *= 10 }
+            let v = max(0, v)
+            while div > 0 { b.append(UInt8(0x30 + (v / div) % 10)); div /= 10 }
+        }
+        digits(y, 4); b.append(0x2D); digits(m, 2); b.append(0x2D); digits(d, 2); b.append(0x54)
+        digits(Int(rem / 3600), 2); b.append(0x3A); digits(Int(rem % 3600 / 60), 2); b.append(0x3A)
+        digits(Int(rem % 60), 2); b.append(0x2E); digits(ms, 3); b.append(0x5A)
     }
 
     /// Howard Hinnant's days-from-civil inverse.

@@ -67,7 +67,8 @@ public enum TokenDecodingError: Error, Equatable, Sendable, CustomStringConverti
 }
 
 /// One signed link of a capability token: the root, issued by the runtime, or a delegation.
-public struct TokenLink: Sendable, Hashable {
+/// Immutable; a class so the checks can walk a chain without copying every field.
+public final class TokenLink: Sendable, Hashable {
     public let id: TokenID
     public let issuer: PublicKey
     /// The principal this link is for: a capsule instance id or a `did:key`.
@@ -90,7 +91,7 @@ public struct TokenLink: Sendable, Hashable {
     let signedBody: [UInt8]
 
     /// SHA-256 of `version ‖ body ‖ signature`: what a child link's `parent` names.
-    public var digest: [UInt8] { Array(SHA256.hash(data: signedBody + signature)) }
+    public let digest: [UInt8]
 
     /// The holder as a `did:key`, if it is one (only such holders can sign delegations).
     public var holderDID: DIDKey? { holder.hasPrefix("did:key:") ? try? DIDKey(holder) : nil }
@@ -155,6 +156,7 @@ public struct TokenLink: Sendable, Hashable {
         parent = b.parent
         self.signedBody = signedBody
         self.signature = signature
+        self.digest = Array(SHA256.hash(data: signedBody + signature))
     }
 
     /// Verifies this link's signature against its own issuer key (whether that issuer is the

@@ -186,16 +186,23 @@ public final class CapabilityVerifier: Sendable {
 /// Remembers token byte strings whose signatures verified. Keyed by the exact bytes, so a hit
 /// means these very bytes were checked; evicts everything when full (simple and bounded).
 struct SignatureCache {
+    /// Exact token bytes as the key, hashed as one buffer (not byte by byte), compared in full.
+    struct Key: Hashable {
+        let bytes: [UInt8]
+        func hash(into h: inout Hasher) { bytes.withUnsafeBytes { h.combine(bytes: $0) } }
+        static func == (a: Key, b: Key) -> Bool { a.bytes == b.bytes }
+    }
+
     let capacity: Int
-    private var entries: [[UInt8]: CapabilityToken] = [:]
+    private var entries: [Key: CapabilityToken] = [:]
 
     init(capacity: Int) { self.capacity = capacity }
 
-    func lookup(_ bytes: [UInt8]) -> CapabilityToken? { capacity > 0 ? entries[bytes] : nil }
+    func lookup(_ bytes: [UInt8]) -> CapabilityToken? { capacity > 0 ? entries[Key(bytes: bytes)] : nil }
 
     mutating func insert(_ token: CapabilityToken) {
         guard capacity > 0 else { return }
         if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-        entries[token.encoded] = token
+        entries[Key(bytes: token.encoded)] = token
     }
 }

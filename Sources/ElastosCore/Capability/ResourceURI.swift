@@ -11,6 +11,8 @@
 // it), or `scheme://*` (everything in that scheme). `p/*` never matches `p` itself or anything
 // outside `p/`.
 
+import Foundation
+
 /// Why a resource URI or pattern was refused.
 public enum ResourceError: Error, Equatable, Sendable, CustomStringConvertible {
     case empty
@@ -191,10 +193,19 @@ public struct ResourcePattern: Hashable, Sendable, CustomStringConvertible {
         switch kind {
         case .exact(let u): return u.text == resource.text
         case .below(let u):
-            // Canonical text comparison is exact on segment boundaries: the prefix ends in '/'.
-            let t = resource.text.utf8, p = u.text.utf8
-            return t.count > p.count + 1 && t.starts(with: p) && t[t.index(t.startIndex, offsetBy: p.count)] == UInt8(ascii: "/")
+            // Canonical texts compare exactly on segment boundaries: `u` then '/' then more.
+            return Self.hasSegmentPrefix(resource.text, u.text)
         case .scheme(let s): return resource.scheme == s
+        }
+    }
+
+    static func hasSegmentPrefix(_ text: String, _ prefix: String) -> Bool {
+        var text = text, prefix = prefix  // native strings: contiguous UTF-8, no copy
+        return text.withUTF8 { t in
+            prefix.withUTF8 { p in
+                t.count > p.count + 1 && t[p.count] == UInt8(ascii: "/")
+                    && (p.isEmpty || memcmp(t.baseAddress!, p.baseAddress!, p.count) == 0)
+            }
         }
     }
 
