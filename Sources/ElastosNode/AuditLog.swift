@@ -52,6 +52,7 @@ public final class AuditLog: AuditSink {
         var prev = AuditRecord.genesis
         var sinceCheckpoint: UInt64 = 0
         var lastCheckpointMillis: Int64 = 0
+        var unsavedAnchor: String?
         var closed = false
         var lastError: AuditLogError?
     }
@@ -150,7 +151,8 @@ public final class AuditLog: AuditSink {
         if full { try? flush() }
     }
 
-    /// Writes everything queued and fsyncs.
+    /// Writes everything queued with one write and one fsync, then saves the newest checkpoint
+    /// (if the batch made one) to `audit/checkpoint`.
     public func flush() throws(AuditLogError) {
         try writer.withLock { w throws(AuditLogError) in
             guard !w.closed else { return }
@@ -168,11 +170,10 @@ public final class AuditLog: AuditSink {
                     try appendRecord(item.event, millis: item.millis, into: &buffer, &w)
                     if w.sinceCheckpoint >= options.checkpointEvery
                         || item.millis - w.lastCheckpointMillis >= options.checkpointIntervalMillis {
-                        try appendCheckpoint(millis: item.millis, into: &buffer, &w)
+                        appendCheckpoint(millis: item.millis, into: &buffer, &w)
                     }
                 }
-                try FileIO.writeAll(w.fd, buffer, path: Self.segmentPath(directory, w.segment))
-                guard fsync(w.fd) == 0 else { throw FileError("fsync", Self.segmentPath(directory, w.segment)) }
+                try writeOut(&buffer, &w)
             } catch {
                 w.lastError = .io(error)
                 throw .io(error)
@@ -180,16 +181,15 @@ public final class AuditLog: AuditSink {
         }
     }
 
-    /// Writes a signed checkpoint now (and everything queued before it).
+    /// Writes a signed checkpoint now (after everything queued before it).
     public func checkpoint() throws(AuditLogError) {
         try flush()
         try writer.withLock { w throws(AuditLogError) in
             guard !w.closed else { return }
             do throws(FileError) {
                 var buffer = [UInt8]()
-                try appendCheckpoint(millis: clock(), into: &buffer, &w)
-                try FileIO.writeAll(w.fd, buffer, path: Self.segmentPath(directory, w.segment))
-                guard fsync(w.fd) == 0 else { throw FileError("fsync", directory) }
+                appendCheckpoint(millis: clock(), into: &buffer, &w)
+                try writeOut(&buffer, &w)
             } catch { throw .io(error) }
         }
     }
@@ -223,25 +223,38 @@ public final class AuditLog: AuditSink {
         w.sinceCheckpoint += 1
     }
 
-    private func appendCheckpoint(millis: Int64, into buffer: inout [UInt8], _ w: inout Writer) throws(FileError) {
+    /// Appends a checkpoint record to the batch; `writeOut` saves the anchor once it is on disk.
+    private func appendCheckpoint(millis: Int64, into buffer: inout [UInt8], _ w: inout Writer) {
         let seq = w.nextSeq, prev = w.prev
         let sig = key.sign(AuditLine.checkpointMessage(seq: seq, prev: prev), in: .auditCheckpoint)
         let event = AuditEvent(event: AuditRecord.checkpointEvent, subject: key.publicKey.did.description,
                                decision: .info, reason: "records 1…\(seq - 1) end in \(prev.prefix(16))…")
-        try appendRecord(event, millis: millis, signature: sig, into: &buffer, &w)
+        // A checkpoint never triggers rotation, so this cannot fail.
+        try? appendRecord(event, millis: millis, signature: sig, into: &buffer, &w)
         w.sinceCheckpoint = 0
         w.lastCheckpointMillis = millis
-        // The anchor is saved only once the checkpoint record itself is on disk.
-        try FileIO.writeAll(w.fd, buffer, path: Self.segmentPath(directory, w.segment))
-        guard fsync(w.fd) == 0 else { throw FileError("fsync", Self.segmentPath(directory, w.segment)) }
-        w.segmentSize += buffer.count
-        buffer.removeAll(keepingCapacity: true)
-        let anchor = "{\"seq\":\(seq),\"prev\":\"\(prev)\",\"sig\":\"\(Hex.encode(sig))\"}\n"
-        try FileIO.writeAtomically(Array(anchor.utf8), to: directory + "/checkpoint", mode: 0o600)
+        w.unsavedAnchor = "{\"seq\":\(seq),\"prev\":\"\(prev)\",\"sig\":\"\(Hex.encode(sig))\"}\n"
+    }
+
+    /// Writes the buffer to the current segment and fsyncs it; then, and only then, saves the
+    /// newest checkpoint as the anchor.
+    private func writeOut(_ buffer: inout [UInt8], _ w: inout Writer) throws(FileError) {
+        if !buffer.isEmpty {
+            let path = Self.segmentPath(directory, w.segment)
+            try FileIO.writeAll(w.fd, buffer, path: path)
+            guard fsync(w.fd) == 0 else { throw FileError("fsync", path) }
+            w.segmentSize += buffer.count
+            buffer.removeAll(keepingCapacity: true)
+        }
+        if let anchor = w.unsavedAnchor {
+            try FileIO.writeAtomically(Array(anchor.utf8), to: directory + "/checkpoint", mode: 0o600)
+            w.unsavedAnchor = nil
+        }
     }
 
     private func rotate(millis: Int64, buffer: inout [UInt8], _ w: inout Writer) throws(FileError) {
-        try appendCheckpoint(millis: millis, into: &buffer, &w)
+        appendCheckpoint(millis: millis, into: &buffer, &w)
+        try writeOut(&buffer, &w)
         Glibc.close(w.fd)
         w.segment += 1
         w.segmentSize = 0
