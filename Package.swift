@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "elastos", targets: ["elastos"]),
         .executable(name: "elastos-bench", targets: ["elastos-bench"]),
+        .library(name: "CapsuleWire", targets: ["CapsuleWire"]),
         .library(name: "ElastosCore", targets: ["ElastosCore"]),
         .library(name: "ElastosNode", targets: ["ElastosNode"]),
     ],
@@ -20,11 +21,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
+        // The capsule protocol's frames and the action vocabulary: no dependencies at all, not
+        // even Foundation, so guests compile it as Embedded Swift for wasm32 too.
+        .target(name: "CapsuleWire", swiftSettings: strict),
         // Pure values and rules: keys, did:key, multiformats, CIDs, capability tokens and their
         // checks, the audit chain. No file system, no network, no clocks it does not get passed.
         .target(
             name: "ElastosCore",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CapsuleWire", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // State on disk under the node home: the node key, the capability ledger (epoch,
@@ -49,7 +53,7 @@ let package = Package(
             dependencies: ["ElastosCore", "ElastosNode", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
-        .testTarget(name: "ElastosCoreTests", dependencies: ["ElastosCore"], resources: [.copy("Vectors")]),
+        .testTarget(name: "ElastosCoreTests", dependencies: ["ElastosCore", "CapsuleWire"], resources: [.copy("Vectors")]),
         .testTarget(name: "ElastosNodeTests", dependencies: ["ElastosNode", "ElastosCore"]),
         .testTarget(name: "ElastosCLITests", dependencies: ["ElastosCLI", "ElastosNode", "ElastosCore", "elastos"]),
     ]

@@ -1,9 +1,9 @@
 /// What a capability lets its holder do to a resource.
-public enum Action: String, CaseIterable, Sendable, Codable, CustomStringConvertible {
+public enum Action: String, CaseIterable, Sendable, CustomStringConvertible {
     case read, write, execute, message, delete, admin
 
     /// Bit position in the token's action mask. Fixed by the v1 token format.
-    var bit: UInt8 {
+    public var bit: UInt8 {
         switch self {
         case .read: 0
         case .write: 1
@@ -18,7 +18,13 @@ public enum Action: String, CaseIterable, Sendable, Codable, CustomStringConvert
 
     /// Parses an action name, case-insensitively (`read`, `Write`, …).
     public init?(name: String) {
-        self.init(rawValue: name.lowercased())
+        self.init(rawValue: asciiLowercased(name))
+    }
+
+    /// The action with this wire bit, if any.
+    public init?(bit: UInt8) {
+        guard let a = Action.allCases.first(where: { $0.bit == bit }) else { return nil }
+        self = a
     }
 }
 
@@ -34,7 +40,7 @@ public struct ActionSet: Hashable, Sendable, Sequence, CustomStringConvertible {
     }
 
     /// From the wire; nil if empty or if an unknown bit is set.
-    init?(mask: UInt8) {
+    public init?(mask: UInt8) {
         guard mask != 0, mask & ~Self.validMask == 0 else { return nil }
         self.mask = mask
     }
@@ -48,10 +54,11 @@ public struct ActionSet: Hashable, Sendable, Sequence, CustomStringConvertible {
     }
 
     /// Comma-separated names in canonical order: `read,write`.
-    public var description: String { map(\.rawValue).joined(separator: ",") }
+    public var description: String { map { $0.rawValue }.joined(separator: ",") }
 
     /// Parses `read,write` (case-insensitive, spaces allowed). Nil names the bad entry.
     public static func parse(_ text: String) -> Result<ActionSet, ParseFailure> {
+        // (Result rather than throws: the same code runs in Embedded Swift guests.)
         var actions: [Action] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let name = part.trimmingCharacters(in: " ")
@@ -70,32 +77,18 @@ public struct ActionSet: Hashable, Sendable, Sequence, CustomStringConvertible {
     }
 }
 
-/// Ceiling on the sensitivity of data a token may touch (check 12). Providers label each resource.
-public enum Classification: UInt8, CaseIterable, Comparable, Sendable, Codable, CustomStringConvertible {
-    case `public` = 0, `internal` = 1, confidential = 2, secret = 3
-
-    public static func < (a: Classification, b: Classification) -> Bool { a.rawValue < b.rawValue }
-    public var description: String {
-        switch self {
-        case .public: "public"
-        case .internal: "internal"
-        case .confidential: "confidential"
-        case .secret: "secret"
-        }
-    }
-
-    public init?(name: String) {
-        guard let c = Classification.allCases.first(where: { $0.description == name.lowercased() }) else { return nil }
-        self = c
-    }
+/// ASCII-only lowercasing: enough for the fixed vocabularies here, and free of Unicode tables
+/// so the module also builds as Embedded Swift.
+func asciiLowercased(_ s: String) -> String {
+    String(decoding: s.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
 }
 
 extension Substring {
-    func trimmingCharacters(in set: Character) -> String {
-        String(self.drop(while: { $0 == set }).reversed().drop(while: { $0 == set }).reversed())
+    package func trimmingCharacters(in set: Character) -> String {
+        String(String(self.drop(while: { $0 == set }).reversed()).drop(while: { $0 == set }).reversed())
     }
 }
 
 extension String {
-    func trimmingCharacters(in set: Character) -> String { self[...].trimmingCharacters(in: set) }
+    package func trimmingCharacters(in set: Character) -> String { self[...].trimmingCharacters(in: set) }
 }

@@ -1,0 +1,19 @@
+import Foundation
+import Testing
+
+/// Guests link the protocol module as Embedded Swift for wasm32: keep it compiling that way.
+@Suite struct EmbeddedWireTests {
+    @Test func capsuleWireCompilesAsEmbeddedSwiftForWasm32() throws {
+        let sources = try FileManager.default.contentsOfDirectory(atPath: CLI.packageRoot.appendingPathComponent("Sources/CapsuleWire").path)
+            .filter { $0.hasSuffix(".swift") }
+            .map { CLI.packageRoot.appendingPathComponent("Sources/CapsuleWire/\($0)").path }
+        let out = NSTemporaryDirectory() + "capsulewire-\(UUID().uuidString).o"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let swiftc = ["/opt/swift/usr/bin/swiftc", "/usr/bin/swiftc"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "swiftc"
+        let r = try CLI.exec(swiftc, ["-target", "wasm32-unknown-none-wasm", "-enable-experimental-feature", "Embedded",
+                                      "-wmo", "-parse-as-library", "-Osize", "-package-name", "elastos",
+                                      "-module-name", "CapsuleWire", "-c"] + sources + ["-o", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out))
+    }
+}
