@@ -38,6 +38,13 @@ let package = Package(
             dependencies: ["ElastosCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
+        // The node core: sessions, the URI router and providers, the per-session request
+        // handler that runs every call through the checks and the audit log.
+        .target(
+            name: "ElastosRuntime",
+            dependencies: ["ElastosCore", "ElastosNode"],
+            swiftSettings: strict
+        ),
         // The `elastos` commands, as a library so tests can drive them in-process.
         .target(
             name: "ElastosCLI",
@@ -55,6 +62,7 @@ let package = Package(
         ),
         .testTarget(name: "ElastosCoreTests", dependencies: ["ElastosCore", "CapsuleWire"], resources: [.copy("Vectors")]),
         .testTarget(name: "ElastosNodeTests", dependencies: ["ElastosNode", "ElastosCore"]),
+        .testTarget(name: "ElastosRuntimeTests", dependencies: ["ElastosRuntime", "ElastosNode", "ElastosCore"]),
         .testTarget(name: "ElastosCLITests", dependencies: ["ElastosCLI", "ElastosNode", "ElastosCore", "elastos"]),
     ]
 )

@@ -248,8 +248,8 @@ struct Bench {
         print("5. audit appends, batched (\(Format.count(Double(plan.auditAppends))) record() calls + flush() per round, fresh log each round)")
         print("   fsync policy: group commit: one fsync per batch, batches every \(options.flushIntervalMillis) ms "
               + "or when flush() is called (or when \(Format.count(Double(options.maxPending))) events are queued); "
-              + "a signed checkpoint every \(options.checkpointEvery) records (each checkpoint also fsyncs the segment "
-              + "and atomically rewrites audit/checkpoint: file fsync + directory fsync)")
+              + "a signed checkpoint every \(options.checkpointEvery) records or \(options.checkpointIntervalMillis / 1000) s rides in the same batch; "
+              + "after a batch with a checkpoint, audit/checkpoint is rewritten atomically (file fsync + directory fsync)")
         let event = AuditEvent(event: "capability.allowed", subject: "bench-capsule-1",
                                resource: "localhost://storage/apps/bench/notes/today", action: "read",
                                decision: .allow, reason: "all checks passed", token: TokenID.random().description)

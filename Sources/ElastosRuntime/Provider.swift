@@ -1,0 +1,72 @@
+public import ElastosCore
+
+/// A call that passed the capability checks, as a provider sees it.
+public struct ProviderCall: Sendable {
+    public let session: Session
+    public let resource: ResourceURI
+    public let action: Action
+    public let body: [UInt8]
+}
+
+/// What a provider answers.
+public enum ProviderResult: Sendable, Equatable {
+    case ok([UInt8])
+    case failed(code: CapsuleErrorCode, message: String)
+}
+
+/// Serves the resources under one or more URI prefixes. Called only after the runtime has
+/// checked the caller's token for exactly this resource and action.
+public protocol Provider: Sendable {
+    /// A short name for logs and `elastos ps`.
+    var name: String { get }
+    /// The sensitivity of a resource (check 12). Default: public.
+    func classification(of resource: ResourceURI) -> Classification
+    func handle(_ call: ProviderCall) -> ProviderResult
+}
+
+extension Provider {
+    public func classification(of resource: ResourceURI) -> Classification { .public }
+}
+
+/// Maps a URI to the provider that owns it: scheme + authority + path prefix, longest prefix
+/// first. Routes are registered at start-up; capsules never see where a resource lives.
+public final class ProviderRouter: Sendable {
+    public struct Route: Sendable {
+        public let prefix: ResourceURI
+        public let provider: any Provider
+    }
+
+    private let routes: [Route]
+
+    public init(_ routes: [(prefix: String, provider: any Provider)]) throws(ResourceError) {
+        var r: [Route] = []
+        for (p, provider) in routes { r.append(Route(prefix: try ResourceURI(p), provider: provider)) }
+        self.routes = r.sorted { $0.prefix.segments.count > $1.prefix.segments.count }
+    }
+
+    /// The provider for a canonical resource, if any.
+    public func provider(for resource: ResourceURI) -> (any Provider)? {
+        for route in routes {
+            let p = route.prefix
+            guard p.scheme == resource.scheme, p.authority == resource.authority,
+                resource.segments.count >= p.segments.count,
+                Array(resource.segments.prefix(p.segments.count)) == p.segments
+            else { continue }
+            return route.provider
+        }
+        return nil
+    }
+
+    public var prefixes: [String] { routes.map(\.prefix.text) }
+}
+
+/// `elastos://runtime/echo`: answers with the body it was given. A diagnostic endpoint for
+/// checking the whole path (frames, checks, audit, routing) from inside a capsule; it needs a
+/// token like everything else.
+public struct EchoProvider: Provider {
+    public init() {}
+    public var name: String { "runtime.echo" }
+    public func handle(_ call: ProviderCall) -> ProviderResult {
+        call.action == .read || call.action == .write ? .ok(call.body) : .failed(code: .providerFailed, message: "echo supports read and write")
+    }
+}
