@@ -1,0 +1,143 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+public import ElastosNode
+import Foundation
+
+/// Turns what a user typed after `elastos run` (a directory, a package file or an installed
+/// CID/name) into a verified, unpacked capsule.
+public protocol CapsuleResolver: Sendable {
+    func resolve(_ target: String) throws -> LaunchableCapsule
+}
+
+/// The local control API: one JSON object per line over `<home>/control.sock` (mode 0600, and
+/// the peer's uid must be the node's). Requests (docs/RUNTIME.md):
+///   {"op":"status"}                   → {"ok":true,"did":…,"pid":…,"sessions":N}
+///   {"op":"ps"}                       → {"ok":true,"sessions":[{id,capsule,version,cid,trust,substrate,state,started}]}
+///   {"op":"stop","id":…}              → {"ok":true} | {"ok":false,"error":…}
+///   {"op":"run","target":…,"args":[…],"allow_declared":bool} with the client's stdin, stdout
+///   and stderr attached (SCM_RIGHTS) → {"ok":true,"session":…} then, when it ends,
+///   {"ok":true,"ended":…,"code":N}. If the client goes away the session is stopped.
+public final class ControlServer: Sendable {
+    public let runtime: RuntimeNode
+    public let resolver: any CapsuleResolver
+    public let listener: UnixListener
+
+    public static func socketPath(_ home: NodeHome) -> String { home.path + "/control.sock" }
+
+    public init(runtime: RuntimeNode, resolver: any CapsuleResolver) throws(SocketError) {
+        self.runtime = runtime
+        self.resolver = resolver
+        listener = try UnixListener(path: Self.socketPath(runtime.node.home))
+    }
+
+    /// Accepts connections until `close()`; each is served on its own thread.
+    public func serve() {
+        while let conn = listener.accept() {
+            let t = Thread { [self] in handle(conn) }
+            t.start()
+        }
+    }
+
+    public func close() { listener.close() }
+
+    private func handle(_ conn: UnixConnection) {
+        defer { conn.close() }
+        guard conn.peerUID() == geteuid() else {
+            try? conn.sendLine(Self.json(["ok": false, "error": "control socket is for the node's own user only"]))
+            return
+        }
+        guard let (line, fds) = (try? conn.readLine(limit: 64 << 10)) ?? nil else { return }
+        defer { for d in fds { Glibc.close(d) } }
+        guard let data = line.data(using: .utf8), let req = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let op = req["op"] as? String
+        else {
+            try? conn.sendLine(Self.json(["ok": false, "error": "malformed request: one JSON object with an \"op\" per line"]))
+            return
+        }
+        switch op {
+        case "status":
+            try? conn.sendLine(Self.json(["ok": true, "did": runtime.node.did.description, "pid": Int(getpid()),
+                                          "sessions": runtime.sessions.all.count]))
+        case "ps":
+            let list: [[String: Any]] = runtime.sessions.all.map { e in
+                ["id": e.session.id, "capsule": e.session.capsule, "version": e.session.version, "cid": e.session.cid,
+                 "trust": e.session.trust.rawValue, "substrate": e.session.substrate, "state": e.state.description,
+                 "started": Int(e.session.startedAt)]
+            }
+            try? conn.sendLine(Self.json(["ok": true, "sessions": list]))
+        case "stop":
+            let id = req["id"] as? String ?? ""
+            let ok = runtime.stop(id, reason: "stopped by operator")
+            try? conn.sendLine(Self.json(ok ? ["ok": true] : ["ok": false, "error": "no running session \(id)"]))
+        case "run":
+            run(req, fds: fds, conn: conn)
+        default:
+            try? conn.sendLine(Self.json(["ok": false, "error": "unknown op \(op)"]))
+        }
+    }
+
+    private func run(_ req: [String: Any], fds: [Int32], conn: UnixConnection) {
+        guard fds.count == 3 else {
+            try? conn.sendLine(Self.json(["ok": false, "error": "run needs the client's stdin, stdout and stderr attached"]))
+            return
+        }
+        let target = req["target"] as? String ?? ""
+        let args = req["args"] as? [String] ?? []
+        let allow = req["allow_declared"] as? Bool ?? false
+        do {
+            let capsule = try resolver.resolve(target)
+            let session = try runtime.launch(capsule, args: args, stdio: StdioDescriptors(input: fds[0], output: fds[1], error: fds[2]),
+                                             policy: DeclaredCapabilityPolicy(allowDeclared: allow))
+            try? conn.sendLine(Self.json(["ok": true, "session": session.id, "trust": capsule.trust.rawValue]))
+            // A client that goes away (Ctrl-C) takes its session with it.
+            let watcher = Thread { [runtime] in
+                while (try? conn.readLine()) != nil {}
+                runtime.stop(session.id, reason: "the client disconnected")
+            }
+            watcher.start()
+            let state = runtime.wait(session.id)
+            var end: [String: Any] = ["ok": true, "ended": state.description, "code": Int(Self.exitCode(state))]
+            if case .failed(let why) = state { end["error"] = why }
+            try? conn.sendLine(Self.json(end))
+        } catch {
+            try? conn.sendLine(Self.json(["ok": false, "error": "\(error)"]))
+        }
+    }
+
+    /// The exit status a CLI reports for a session's end.
+    public static func exitCode(_ state: SessionState) -> Int32 {
+        switch state {
+        case .exited(let c): c
+        case .running: 0
+        case .failed, .stopped: 1
+        }
+    }
+
+    static func json(_ object: [String: Any]) -> String {
+        guard let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "{}" }
+        return String(decoding: d, as: UTF8.self)
+    }
+}
+
+/// The CLI side of the control API.
+public enum ControlClient {
+    /// Connects to a running node, or returns nil if none is listening.
+    public static func connect(_ home: NodeHome) -> UnixConnection? {
+        try? UnixConnection.connect(path: ControlServer.socketPath(home))
+    }
+
+    /// Sends one request and reads one reply.
+    public static func request(_ conn: UnixConnection, _ object: [String: Any], fds: [Int32] = []) throws -> [String: Any] {
+        try conn.sendLine(ControlServer.json(object), fds: fds)
+        return try readReply(conn)
+    }
+
+    public static func readReply(_ conn: UnixConnection) throws -> [String: Any] {
+        guard let (line, _) = try conn.readLine() else { throw LaunchError("the node closed the control connection") }
+        guard let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            throw LaunchError("the node sent a malformed reply")
+        }
+        return obj
+    }
+}

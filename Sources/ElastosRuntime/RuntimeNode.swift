@@ -1,0 +1,103 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+public import ElastosCore
+public import ElastosNode
+import Foundation
+import Synchronization
+
+/// The node core: owns capsule lifecycle and sessions, routes every capsule request through
+/// its session's handler, and (when serving) answers the local control API.
+public final class RuntimeNode: Sendable {
+    public let node: Node
+    public let sessions = SessionRegistry()
+    public let router: ProviderRouter
+    private let substrates: [String: any Substrate]
+    private let running = Mutex<[String: any RunningCapsule]>([:])
+    private let finished = Mutex<[String: SessionState]>([:])
+    private let finishedSignal = Condition()
+
+    public init(node: Node, substrates: [any Substrate], router: ProviderRouter) {
+        self.node = node
+        self.router = router
+        var s: [String: any Substrate] = [:]
+        for sub in substrates { s[sub.name] = sub }
+        self.substrates = s
+    }
+
+    /// Launches a capsule in a new session; returns at once. `wait(_:)` blocks until it ends.
+    public func launch(_ capsule: LaunchableCapsule, args: [String], stdio: StdioDescriptors,
+                       policy: any CapabilityPolicy) throws(LaunchError) -> Session {
+        guard let substrate = substrates[capsule.type] else {
+            throw LaunchError("no \(capsule.type) substrate in this runtime (available: \(substrates.keys.sorted().joined(separator: ", ")))")
+        }
+        let session = Session(capsule: capsule.name, version: capsule.version, cid: capsule.cid, publisher: capsule.publisher,
+                              trust: capsule.trust, substrate: substrate.name, startedAt: Node.systemClock())
+        let handler = SessionHandler(session: session, node: node, router: router, policy: policy, declared: capsule.declared)
+        if capsule.trust == .untrusted {
+            node.audit.record(AuditEvent(event: "capsule.untrusted", subject: session.principal, resource: capsule.cid,
+                                         decision: .info, reason: "publisher \(capsule.publisher) is not on the trust list"))
+        }
+        let started: any RunningCapsule
+        do { started = try substrate.start(capsule, args: args, stdio: stdio, handler: handler) } catch {
+            node.audit.record(AuditEvent(event: "capsule.launch-failed", subject: session.principal, resource: capsule.cid,
+                                         decision: .deny, reason: "\(error)"))
+            throw LaunchError("cannot start \(capsule.name): \(error)")
+        }
+        sessions.add(session)
+        running.withLock { $0[session.id] = started }
+        node.audit.record(AuditEvent(event: "capsule.launched", subject: session.principal, resource: capsule.cid,
+                                     action: "execute", decision: .allow,
+                                     reason: "\(capsule.name) \(capsule.version) on \(substrate.name), publisher \(capsule.publisher) (\(capsule.trust.rawValue))"))
+        let thread = Thread { [self] in
+            let state = started.wait()
+            sessions.setState(session.id, state)
+            _ = running.withLock { $0.removeValue(forKey: session.id) }
+            node.audit.record(AuditEvent(event: "capsule.ended", subject: session.principal, resource: capsule.cid,
+                                         decision: .info, reason: state.description))
+            finishedSignal.lock()
+            finished.withLock { $0[session.id] = state }
+            finishedSignal.broadcast()
+            finishedSignal.unlock()
+        }
+        thread.name = "capsule \(capsule.name) \(session.id.prefix(8))"
+        thread.start()
+        return session
+    }
+
+    /// Blocks until the session ends.
+    public func wait(_ id: String) -> SessionState {
+        finishedSignal.lock()
+        defer { finishedSignal.unlock() }
+        while true {
+            if let s = finished.withLock({ $0[id] }) { return s }
+            if sessions.entry(id) == nil { return .failed(reason: "no such session") }
+            finishedSignal.wait()
+        }
+    }
+
+    /// Stops a running session. Returns false if there is none with that id.
+    @discardableResult
+    public func stop(_ id: String, reason: String) -> Bool {
+        guard let entry = sessions.find(id), let capsule = running.withLock({ $0[entry.session.id] }) else { return false }
+        node.audit.record(AuditEvent(event: "capsule.stop", subject: "operator", resource: entry.session.cid,
+                                     decision: .info, reason: reason))
+        capsule.stop(reason: reason)
+        return true
+    }
+
+    /// Stops everything (node shutdown).
+    public func stopAll(reason: String) {
+        for (_, c) in running.withLock({ $0 }) { c.stop(reason: reason) }
+    }
+}
+
+/// A tiny condition variable for waiting on session ends.
+final class Condition: @unchecked Sendable {
+    // @unchecked: NSCondition is thread-safe; it is only marked non-Sendable by its import.
+    private let c = NSCondition()
+    func lock() { c.lock() }
+    func unlock() { c.unlock() }
+    func wait() { c.wait() }
+    func broadcast() { c.broadcast() }
+}
