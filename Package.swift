@@ -42,6 +42,13 @@ let package = Package(
         // handler that runs every call through the checks and the audit log.
         .target(
             name: "ElastosRuntime",
+            dependencies: ["ElastosCore", "ElastosNode", "ElastosCapsule"],
+            swiftSettings: strict
+        ),
+        // Capsules: the capsule.json schema, deterministic packing into a kubo-compatible UnixFS
+        // DAG and a CARv1 package, publisher signatures, the local store and the trust list.
+        .target(
+            name: "ElastosCapsule",
             dependencies: ["ElastosCore", "ElastosNode"],
             swiftSettings: strict
         ),
@@ -49,7 +56,7 @@ let package = Package(
         .target(
             name: "ElastosCLI",
             dependencies: [
-                "ElastosCore", "ElastosNode",
+                "ElastosCore", "ElastosNode", "ElastosCapsule", "ElastosRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -62,7 +69,8 @@ let package = Package(
         ),
         .testTarget(name: "ElastosCoreTests", dependencies: ["ElastosCore", "CapsuleWire"], resources: [.copy("Vectors")]),
         .testTarget(name: "ElastosNodeTests", dependencies: ["ElastosNode", "ElastosCore"]),
-        .testTarget(name: "ElastosRuntimeTests", dependencies: ["ElastosRuntime", "ElastosNode", "ElastosCore"]),
-        .testTarget(name: "ElastosCLITests", dependencies: ["ElastosCLI", "ElastosNode", "ElastosCore", "elastos"]),
+        .testTarget(name: "ElastosRuntimeTests", dependencies: ["ElastosRuntime", "ElastosCapsule", "ElastosNode", "ElastosCore"]),
+        .testTarget(name: "ElastosCapsuleTests", dependencies: ["ElastosCapsule", "ElastosNode", "ElastosCore"]),
+        .testTarget(name: "ElastosCLITests", dependencies: ["ElastosCLI", "ElastosCapsule", "ElastosNode", "ElastosCore", "elastos"]),
     ]
 )

@@ -14,7 +14,8 @@ public struct ElastosCommand: ParsableCommand {
             State lives in the node home: --home, else $ELASTOS_HOME, else $XDG_DATA_HOME/elastos \
             (~/.local/share/elastos). The node key is created there on first run.
             """,
-        subcommands: [IdentityCommand.self, TokenCommand.self, AuditCommand.self]
+        subcommands: [IdentityCommand.self, TokenCommand.self, AuditCommand.self, CapsuleCommand.self,
+                      RunCommand.self, PsCommand.self, StopCommand.self, NodeCommand.self]
     )
 
     @Flag(name: .long, help: "Print the version and this node's DID (creating the node key on first run).")

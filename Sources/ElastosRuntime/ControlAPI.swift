@@ -7,7 +7,8 @@ import Foundation
 /// Turns what a user typed after `elastos run` (a directory, a package file or an installed
 /// CID/name) into a verified, unpacked capsule.
 public protocol CapsuleResolver: Sendable {
-    func resolve(_ target: String) throws -> LaunchableCapsule
+    /// `dev`: a capsule directory may be signed with the node key (`--dev`).
+    func resolve(_ target: String, dev: Bool) throws -> LaunchableCapsule
 }
 
 /// The local control API: one JSON object per line over `<home>/control.sock` (mode 0600, and
@@ -15,7 +16,7 @@ public protocol CapsuleResolver: Sendable {
 ///   {"op":"status"}                   → {"ok":true,"did":…,"pid":…,"sessions":N}
 ///   {"op":"ps"}                       → {"ok":true,"sessions":[{id,capsule,version,cid,trust,substrate,state,started}]}
 ///   {"op":"stop","id":…}              → {"ok":true} | {"ok":false,"error":…}
-///   {"op":"run","target":…,"args":[…],"allow_declared":bool} with the client's stdin, stdout
+///   {"op":"run","target":…,"args":[…],"allow_declared":bool,"dev":bool} with the client's stdin, stdout
 ///   and stderr attached (SCM_RIGHTS) → {"ok":true,"session":…} then, when it ends,
 ///   {"ok":true,"ended":…,"code":N}. If the client goes away the session is stopped.
 public final class ControlServer: Sendable {
@@ -85,8 +86,9 @@ public final class ControlServer: Sendable {
         let target = req["target"] as? String ?? ""
         let args = req["args"] as? [String] ?? []
         let allow = req["allow_declared"] as? Bool ?? false
+        let dev = req["dev"] as? Bool ?? false
         do {
-            let capsule = try resolver.resolve(target)
+            let capsule = try resolver.resolve(target, dev: dev)
             let session = try runtime.launch(capsule, args: args, stdio: StdioDescriptors(input: fds[0], output: fds[1], error: fds[2]),
                                              policy: DeclaredCapabilityPolicy(allowDeclared: allow))
             try? conn.sendLine(Self.json(["ok": true, "session": session.id, "trust": capsule.trust.rawValue]))

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-public import ElastosCore
+import ElastosCore
 public import ElastosNode
 import Foundation
 import Synchronization

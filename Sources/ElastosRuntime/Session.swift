@@ -1,19 +1,10 @@
-public import ElastosCore
+public import ElastosCapsule
+import ElastosCore
 import Foundation
 import Synchronization
 
-/// How far the runtime trusts a capsule's publisher (docs/CAPSULES.md, "Trust").
-public enum TrustLevel: String, Sendable, Codable, CaseIterable {
-    /// Signed by a publisher on the node's trust list.
-    case trusted
-    /// Signed by this node's own key (`--dev`).
-    case node
-    /// Validly signed by a publisher nobody listed: runs with a warning, is never auto-granted.
-    case untrusted
-}
-
 /// One running capsule instance. Its `principal` is what tokens issued to it are bound to.
-public struct Session: Sendable, Equatable, Codable {
+public struct Session: Sendable, Equatable {
     public let id: String
     public let capsule: String
     public let version: String
@@ -36,7 +27,7 @@ public struct Session: Sendable, Equatable, Codable {
 }
 
 /// What happened to a session, as `elastos ps` shows it.
-public enum SessionState: Sendable, Equatable, Codable, CustomStringConvertible {
+public enum SessionState: Sendable, Equatable, CustomStringConvertible {
     case running
     case exited(code: Int32)
     case failed(reason: String)

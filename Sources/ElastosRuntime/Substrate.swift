@@ -1,3 +1,4 @@
+public import ElastosCapsule
 import ElastosCore
 
 /// A capsule ready to launch: verified, unpacked, with its manifest's facts.
@@ -16,13 +17,15 @@ public struct LaunchableCapsule: Sendable {
     public var memoryLimitBytes: Int
     public var cpuMillis: UInt64?
     public var wallMillis: UInt64?
+    public var maxFuel: UInt64?
 
     public init(name: String, version: String, cid: String, publisher: String, trust: TrustLevel, type: String,
                 directory: String, entrypoint: String, declared: [DeclaredCapability], memoryLimitBytes: Int,
-                cpuMillis: UInt64?, wallMillis: UInt64?) {
+                cpuMillis: UInt64?, wallMillis: UInt64?, maxFuel: UInt64? = nil) {
         self.name = name; self.version = version; self.cid = cid; self.publisher = publisher; self.trust = trust
         self.type = type; self.directory = directory; self.entrypoint = entrypoint; self.declared = declared
         self.memoryLimitBytes = memoryLimitBytes; self.cpuMillis = cpuMillis; self.wallMillis = wallMillis
+        self.maxFuel = maxFuel
     }
 }
 

@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 struct NoCapsules: CapsuleResolver {
-    func resolve(_ target: String) throws -> LaunchableCapsule { throw LaunchError("no capsule named \(target)") }
+    func resolve(_ target: String, dev: Bool) throws -> LaunchableCapsule { throw LaunchError("no capsule named \(target)") }
 }
 
 @Suite(.serialized) struct ControlAPITests {

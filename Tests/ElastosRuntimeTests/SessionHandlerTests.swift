@@ -1,3 +1,4 @@
+import ElastosCapsule
 import ElastosCore
 import ElastosNode
 @testable import ElastosRuntime

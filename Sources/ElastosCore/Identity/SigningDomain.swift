@@ -32,6 +32,8 @@ public struct SigningDomain: Hashable, Sendable, CustomStringConvertible {
     public static let capabilityToken = SigningDomain("elastos.capability-token.v1")
     /// Signed audit checkpoints (`docs/AUDIT.md`).
     public static let auditCheckpoint = SigningDomain("elastos.audit-checkpoint.v1")
+    /// A publisher's signature over a capsule's directory CID (`docs/CAPSULES.md`).
+    public static let capsule = SigningDomain("elastos.capsule.v1")
     /// Free-form operator signatures made with `elastos identity sign` (tests and tooling).
     public static let operatorMessage = SigningDomain("elastos.operator-message.v1")
 }

@@ -5,8 +5,8 @@
 // with no links:
 //   PBNode { Data (1): UnixFS Data { Type (1) = File (2), Data (2) = content, filesize (3) } }
 // kubo leaves the UnixFS Data field out for empty content and always writes filesize.
-// Larger files are split into chunks under a balanced DAG; that importer lives elsewhere, so
-// fileCID refuses them rather than return a CID kubo would not produce.
+// Larger files are split into chunks under a balanced DAG (UnixFSImporter.swift builds it, with
+// these nodes as its leaves); fileCID refuses them rather than return a CID kubo would not produce.
 
 /// Single-block UnixFS file nodes (dag-pb).
 public enum UnixFS {

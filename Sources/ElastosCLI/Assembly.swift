@@ -1,0 +1,68 @@
+import ElastosCapsule
+import ElastosCore
+import ElastosNode
+import ElastosRuntime
+import Foundation
+
+/// Builds the runtime the commands use: its substrates, providers and capsule resolver.
+enum Assembly {
+    static var substrateNames: [String] { substrates().map(\.name) }
+
+    static func substrates() -> [any Substrate] { [] }
+
+    static func router() throws -> ProviderRouter {
+        do { return try ProviderRouter([("elastos://runtime/echo", EchoProvider())]) } catch {
+            throw CLIError("internal: bad provider route: \(error)")
+        }
+    }
+
+    static func runtime(home: HomeOption) throws -> RuntimeNode {
+        RuntimeNode(node: try home.openNode(), substrates: substrates(), router: try router())
+    }
+
+    static func resolver(runtime: RuntimeNode) -> any CapsuleResolver {
+        StoreResolver(store: CapsuleStore(node: runtime.node), nodeKey: runtime.node.key)
+    }
+
+    static func absolute(_ target: String) -> String {
+        guard !target.hasPrefix("/"), FileManager.default.fileExists(atPath: target) else { return target }
+        return FileManager.default.currentDirectoryPath + "/" + target
+    }
+}
+
+/// Resolves `elastos run` targets through the capsule store, so what runs is always a verified,
+/// content-addressed copy: a package file is checked and installed, a directory is signed with
+/// the node key only under `--dev`, and a name or CID must already be installed.
+struct StoreResolver: CapsuleResolver {
+    let store: CapsuleStore
+    let nodeKey: SigningKey
+
+    func resolve(_ target: String, dev: Bool) throws -> LaunchableCapsule {
+        let devKey = dev ? nodeKey : nil
+        var isDir: ObjCBool = false
+        let installed: InstalledCapsule
+        do {
+            if FileManager.default.fileExists(atPath: target, isDirectory: &isDir) {
+                guard !isDir.boolValue || devKey != nil else {
+                    throw CLIError("\(target) is an unsigned directory: pack and sign it ('elastos capsule sign'), or run it with --dev to sign it with this node's key")
+                }
+                installed = try store.install(path: target, devKey: devKey).capsule
+            } else {
+                installed = try store.find(target)
+            }
+            let directory = try store.materialize(installed.cid)
+            let manifest = try CapsuleManifest(json: Array(FileManager.default.contents(atPath: directory + "/" + CapsuleManifest.fileName) ?? Data()))
+            let declared = manifest.capabilities.map { DeclaredCapability(resource: $0.resource, actions: ActionSet($0.actions), reason: $0.reason) }
+            return LaunchableCapsule(
+                name: manifest.name, version: manifest.version, cid: installed.cid.description,
+                publisher: installed.publisher.description, trust: try store.trustLevel(of: installed.publisher),
+                type: manifest.type.rawValue, directory: directory, entrypoint: manifest.entrypoint, declared: declared,
+                memoryLimitBytes: manifest.limits.memoryMB << 20, cpuMillis: UInt64(manifest.limits.cpuMillis),
+                wallMillis: UInt64(manifest.limits.wallMillis), maxFuel: manifest.limits.maxFuel.map { UInt64($0) })
+        } catch let e as CLIError {
+            throw e
+        } catch {
+            throw CLIError("cannot run \(target): \(error)")
+        }
+    }
+}

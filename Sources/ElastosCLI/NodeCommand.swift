@@ -1,0 +1,94 @@
+import ArgumentParser
+import Dispatch
+import ElastosCore
+import ElastosNode
+import ElastosRuntime
+import Foundation
+
+struct NodeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node",
+        abstract: "Run this node in the foreground: capsules, sessions and the local control API.",
+        discussion: """
+            Listens on <home>/control.sock (mode 0600, this user only) for 'elastos run', 'ps' and \
+            'stop'. Ctrl-C or SIGTERM stops every capsule, signs a final audit checkpoint and exits.
+            """
+    )
+
+    @OptionGroup var home: HomeOption
+
+    func run() throws {
+        let runtime = try Assembly.runtime(home: home)
+        let server: ControlServer
+        do { server = try ControlServer(runtime: runtime, resolver: Assembly.resolver(runtime: runtime)) } catch {
+            throw CLIError("cannot listen on \(ControlServer.socketPath(home.resolved)): \(error)")
+        }
+        let stop: @Sendable (Int32) -> Void = { sig in
+            runtime.stopAll(reason: "node shutting down (signal \(sig))")
+            server.close()
+        }
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let sources = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler { stop(sig) }
+            s.resume()
+            return s
+        }
+        runtime.node.audit.record(AuditEvent(event: "node.started", subject: runtime.node.did.description, decision: .info,
+                                             reason: "control API at \(server.listener.path), substrates \(Assembly.substrateNames.joined(separator: ", "))"))
+        FileHandle.standardError.write(Data("elastos node \(runtime.node.did) listening on \(server.listener.path)\n".utf8))
+        server.serve()
+        _ = sources
+        runtime.node.audit.record(AuditEvent(event: "node.stopped", subject: runtime.node.did.description, decision: .info, reason: "shutdown"))
+        do { try runtime.node.close() } catch { throw CLIError(error.description) }
+    }
+}
+
+struct PsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ps",
+        abstract: "List the capsules running on this node (needs a running 'elastos node')."
+    )
+
+    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var home: HomeOption
+
+    func run() throws {
+        guard let conn = ControlClient.connect(home.resolved) else {
+            throw CLIError("no node is running for \(home.resolved.path) (start one with 'elastos node')")
+        }
+        let reply = try ControlClient.request(conn, ["op": "ps"])
+        let sessions = reply["sessions"] as? [[String: Any]] ?? []
+        if json {
+            let d = try JSONSerialization.data(withJSONObject: sessions, options: [.sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: d, as: UTF8.self))
+            return
+        }
+        print("SESSION   CAPSULE          SUBSTRATE  TRUST      STATE")
+        for s in sessions {
+            let id = String((s["id"] as? String ?? "").prefix(8))
+            let name = "\(s["capsule"] as? String ?? "?") \(s["version"] as? String ?? "")"
+            print("\(id)  \(name.padding(toLength: 16, withPad: " ", startingAt: 0)) \((s["substrate"] as? String ?? "").padding(toLength: 10, withPad: " ", startingAt: 0)) \((s["trust"] as? String ?? "").padding(toLength: 10, withPad: " ", startingAt: 0)) \(s["state"] as? String ?? "")")
+        }
+    }
+}
+
+struct StopCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stop",
+        abstract: "Stop a running capsule by its session id (or a unique prefix of it, as 'ps' shows)."
+    )
+
+    @Argument(help: "Session id or prefix (at least 4 characters).") var id: String
+    @OptionGroup var home: HomeOption
+
+    func run() throws {
+        guard let conn = ControlClient.connect(home.resolved) else {
+            throw CLIError("no node is running for \(home.resolved.path)")
+        }
+        let reply = try ControlClient.request(conn, ["op": "stop", "id": id])
+        guard reply["ok"] as? Bool == true else { throw CLIError(reply["error"] as? String ?? "stop failed") }
+        print("stopped \(id)")
+    }
+}
