@@ -6,24 +6,40 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+// Guests: scripts/build-capsules.sh sets ELASTOS_EMBEDDED_WASM=1 while it builds capsules/ for
+// wasm32-unknown-none-wasm, and the modules guests link (CapsuleWire, ElastosGuest) are then
+// compiled as Embedded Swift. (SwiftPM reports that triple as "linux", so a platform condition
+// cannot tell the two builds apart.)
+let embeddedGuest = Context.environment["ELASTOS_EMBEDDED_WASM"] == "1"
+let guest: [SwiftSetting] = strict + (embeddedGuest
+    ? [.enableExperimentalFeature("Embedded"), .enableExperimentalFeature("Extern"),
+       .unsafeFlags(["-wmo", "-Xfrontend", "-disable-stack-protector"])]
+    : [])
+
 let package = Package(
     name: "elastos",
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "elastos", targets: ["elastos"]),
         .executable(name: "elastos-bench", targets: ["elastos-bench"]),
+        .executable(name: "elastos-wasm-run", targets: ["elastos-wasm-run"]),
         .library(name: "CapsuleWire", targets: ["CapsuleWire"]),
+        .library(name: "ElastosGuest", targets: ["ElastosGuest"]),
         .library(name: "ElastosCore", targets: ["ElastosCore"]),
         .library(name: "ElastosNode", targets: ["ElastosNode"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swiftwasm/WasmKit.git", exact: "0.4.2"),
     ],
     targets: [
         // The capsule protocol's frames and the action vocabulary: no dependencies at all, not
         // even Foundation, so guests compile it as Embedded Swift for wasm32 too.
-        .target(name: "CapsuleWire", swiftSettings: strict),
+        .target(name: "CapsuleWire", swiftSettings: guest),
+        // The guest SDK: one API for capsule code (runtime calls, stdio, args, env), built as
+        // Embedded Swift for wasm32 guests and as ordinary Swift for native capsules.
+        .target(name: "ElastosGuest", dependencies: ["CapsuleWire"], swiftSettings: guest),
         // Pure values and rules: keys, did:key, multiformats, CIDs, capability tokens and their
         // checks, the audit chain. No file system, no network, no clocks it does not get passed.
         .target(
@@ -42,7 +58,7 @@ let package = Package(
         // handler that runs every call through the checks and the audit log.
         .target(
             name: "ElastosRuntime",
-            dependencies: ["ElastosCore", "ElastosNode", "ElastosCapsule"],
+            dependencies: ["ElastosCore", "ElastosNode", "ElastosCapsule", "ElastosWasm"],
             swiftSettings: strict
         ),
         // Capsules: the capsule.json schema, deterministic packing into a kubo-compatible UnixFS
@@ -52,6 +68,21 @@ let package = Package(
             dependencies: ["ElastosCore", "ElastosNode"],
             swiftSettings: strict
         ),
+        // The WASM substrate: WasmKit with WASI Preview 1, the `elastos` host functions that carry
+        // the capsule protocol, memory/fuel/wall-clock limits, read-only and read-write preopens.
+        .target(
+            name: "ElastosWasm",
+            dependencies: [
+                "CapsuleWire", "ElastosCore",
+                .product(name: "WasmKit", package: "WasmKit"),
+                .product(name: "WasmKitWASI", package: "WasmKit"),
+                .product(name: "WASI", package: "WasmKit"),
+            ],
+            swiftSettings: strict
+        ),
+        // Runs one guest under ElastosWasm with a local test handler; built in release by the
+        // tests that run real guests (debug WasmKit is 100× slower).
+        .executableTarget(name: "elastos-wasm-run", dependencies: ["ElastosWasm", "ElastosCore"], swiftSettings: strict),
         // The `elastos` commands, as a library so tests can drive them in-process.
         .target(
             name: "ElastosCLI",
@@ -64,13 +95,17 @@ let package = Package(
         .executableTarget(name: "elastos", dependencies: ["ElastosCLI"], swiftSettings: strict),
         .executableTarget(
             name: "elastos-bench",
-            dependencies: ["ElastosCore", "ElastosNode", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ElastosCore", "ElastosNode", "ElastosWasm", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .testTarget(name: "ElastosCoreTests", dependencies: ["ElastosCore", "CapsuleWire"], resources: [.copy("Vectors")]),
         .testTarget(name: "ElastosNodeTests", dependencies: ["ElastosNode", "ElastosCore"]),
         .testTarget(name: "ElastosRuntimeTests", dependencies: ["ElastosRuntime", "ElastosCapsule", "ElastosNode", "ElastosCore"]),
         .testTarget(name: "ElastosCapsuleTests", dependencies: ["ElastosCapsule", "ElastosNode", "ElastosCore"]),
+        .testTarget(
+            name: "ElastosWasmTests",
+            dependencies: ["ElastosWasm", "ElastosGuest", "ElastosCore", .product(name: "WAT", package: "WasmKit")]
+        ),
         .testTarget(name: "ElastosCLITests", dependencies: ["ElastosCLI", "ElastosCapsule", "ElastosNode", "ElastosCore", "elastos"]),
     ]
 )

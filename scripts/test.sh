@@ -9,5 +9,7 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import nacl, base58, 
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r Tests/interop/requirements.txt
 fi
 export ELASTOS_TEST_PYTHON="$VENV/bin/python"
+# The WASM capsules the tests run (Embedded Swift guests; installs wasi-libc if missing).
+scripts/build-capsules.sh
 swift build --build-tests
 swift test --skip-build "$@"

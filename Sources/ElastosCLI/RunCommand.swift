@@ -18,13 +18,13 @@ struct RunCommand: ParsableCommand {
             """
     )
 
+    @OptionGroup var home: HomeOption
     @Flag(help: "Sign a capsule directory with this node's key and run it (development).")
     var dev = false
     @Flag(name: .customLong("allow-declared"), help: "Grant on request what the manifest declares (trusted or node-signed capsules only).")
     var allowDeclared = false
     @Argument(help: "Capsule directory, package file, installed name or CID.") var target: String
-    @Argument(parsing: .captureForPassthrough, help: "Arguments for the capsule.") var args: [String] = []
-    @OptionGroup var home: HomeOption
+    @Argument(parsing: .remaining, help: "Arguments for the capsule.") var args: [String] = []
 
     func run() throws {
         if let conn = ControlClient.connect(home.resolved) {

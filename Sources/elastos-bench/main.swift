@@ -17,7 +17,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
     print("""
         usage: elastos-bench [--quick] [--only SECTIONS]
           --quick          fewer, shorter rounds (CI smoke runs, < 20 s)
-          --only SECTIONS  comma-separated subset of cold,warm,warm-audit,issue,audit,uses (for profiling;
+          --only SECTIONS  comma-separated subset of cold,warm,warm-audit,issue,audit,uses,wasm (for profiling;
                            the raw Ed25519 baseline always runs)
         """)
     exit(0)
@@ -99,6 +99,7 @@ struct Bench {
         if wants("issue") { issuance(&rows, base: raw) }
         if wants("audit") { auditAppends(&rows, base: raw) }
         if wants("uses") { useLimited(&rows, base: raw, scratch: scratch) }
+        if wants("wasm") { wasm(&rows) }  // WasmBench.swift
         summary(rows)
     }
 

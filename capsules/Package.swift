@@ -1,0 +1,67 @@
+// swift-tools-version:6.0
+// The capsules in this repository, built as Embedded Swift for wasm32 by scripts/build-capsules.sh:
+//
+//   ELASTOS_EMBEDDED_WASM=1 swift build --package-path capsules --triple wasm32-unknown-none-wasm -c release
+//
+// (the variable makes the root package compile CapsuleWire and ElastosGuest as Embedded Swift
+// too). Sources are in Sources/<name>; each capsule's directory, <name>/, holds what ships:
+// capsule.json and the <name>.wasm the script copies there.
+import Foundation
+import PackageDescription
+
+/// The toolchain's `usr` directory: the one above the `bin/` holding `swiftc` (or
+/// $ELASTOS_SWIFT_TOOLCHAIN).
+func toolchainUsr() -> String {
+    if let explicit = Context.environment["ELASTOS_SWIFT_TOOLCHAIN"] { return explicit }
+    for dir in (Context.environment["PATH"] ?? "").split(separator: ":") {
+        let candidate = URL(fileURLWithPath: String(dir)).appendingPathComponent("swiftc")
+        if FileManager.default.isExecutableFile(atPath: candidate.path) {
+            return candidate.resolvingSymlinksInPath().deletingLastPathComponent().deletingLastPathComponent().path
+        }
+    }
+    return "/usr"
+}
+
+/// Debian's wasm32 compiler builtins (libclang-rt-dev-wasm32), whatever LLVM version ships them
+/// (or $ELASTOS_WASM_BUILTINS).
+func wasmBuiltins() -> String {
+    if let explicit = Context.environment["ELASTOS_WASM_BUILTINS"] { return explicit }
+    let fm = FileManager.default
+    for llvm in ((try? fm.contentsOfDirectory(atPath: "/usr/lib")) ?? []).filter({ $0.hasPrefix("llvm-") }).sorted().reversed() {
+        let clang = "/usr/lib/\(llvm)/lib/clang"
+        for version in ((try? fm.contentsOfDirectory(atPath: clang)) ?? []).sorted().reversed() {
+            let path = "\(clang)/\(version)/lib/wasi/libclang_rt.builtins-wasm32.a"
+            if fm.fileExists(atPath: path) { return path }
+        }
+    }
+    return "/usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a"
+}
+
+let sysroot = "/usr/lib/wasm32-wasi"  // Debian's wasi-libc
+let embedded: [SwiftSetting] = [
+    .enableExperimentalFeature("Embedded"), .enableExperimentalFeature("Extern"),
+    .unsafeFlags(["-wmo", "-Xfrontend", "-disable-stack-protector"]),
+]
+// -nostdlib: the driver would look for crt1.o and a clang-21 builtins archive the toolchain does
+// not ship; name crt1-command.o, libc and Debian's builtins instead.
+let link: [LinkerSetting] = [.unsafeFlags([
+    "-Xclang-linker", "-nostdlib",
+    "-Xlinker", "\(sysroot)/crt1-command.o",
+    "-Xlinker", "-L\(sysroot)", "-Xlinker", "-lc",
+    "-Xlinker", "\(toolchainUsr())/lib/swift/embedded/wasm32-unknown-none-wasm/libswiftUnicodeDataTables.a",
+    "-Xlinker", wasmBuiltins(),
+    "-Xlinker", "--strip-debug",
+])]
+
+func capsule(_ name: String) -> Target {
+    .executableTarget(
+        name: name,
+        dependencies: [.product(name: "ElastosGuest", package: "elastos"), .product(name: "CapsuleWire", package: "elastos")],
+        swiftSettings: embedded, linkerSettings: link)
+}
+
+let package = Package(
+    name: "elastos-capsules",
+    dependencies: [.package(name: "elastos", path: "..")],
+    targets: [capsule("hello"), capsule("intruder"), capsule("bench")]
+)
