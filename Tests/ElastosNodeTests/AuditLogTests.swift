@@ -1,5 +1,6 @@
 import ElastosCore
 @testable import ElastosNode
+
 import Foundation
 import Synchronization
 import Testing
@@ -68,6 +69,22 @@ import Testing
         l[1] = String(decoding: forged.line, as: UTF8.self)
         try save(l, segment1)
         #expect(verify().failureValue == .chainBroken(seq: 3, AuditLocation(file: segment1, line: 3)))
+    }
+
+    /// Found by the FuzzAuditLine fuzzer: a repeated "hash" key (JSON decoders keep the first)
+    /// let a rewritten record keep its old hash in the chain.
+    @Test func rewrittenRecordWithARepeatedKeyIsCaught() throws {
+        try write(3)
+        var l = try lines(segment1)
+        let r = try AuditLine.parse(Array(l[1].utf8)).get()
+        var forged = l[1].replacingOccurrences(of: "\"decision\":\"allow\"", with: "\"decision\":\"deny\"")
+            .replacingOccurrences(of: "{\"seq\":2,", with: "{\"seq\":2,\"hash\":\"\(r.hash)\",")
+        let cut = forged.range(of: ",\"hash\":\"", options: .backwards)!.lowerBound
+        forged = String(forged[..<cut])
+        forged += ",\"hash\":\"\(Hex.encode(Multihash.sha256(of: Array(forged.utf8)).digest))\"}"
+        l[1] = forged
+        try save(l, segment1)
+        #expect(verify().failureValue == .recordAltered(seq: 2, AuditLocation(file: segment1, line: 2)))
     }
 
     @Test func deletingARecordIsCaught() throws {

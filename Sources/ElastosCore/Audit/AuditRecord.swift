@@ -37,12 +37,18 @@ public enum AuditLine {
     /// Encodes one record line (without the newline) and returns it with its hash. Builds the
     /// bytes directly: this runs once per audited call.
     public static func encode(seq: UInt64, timeMillis: Int64, event: AuditEvent, signature: [UInt8]? = nil, prev: String) -> (line: [UInt8], hash: String) {
+        var time = [UInt8]()
+        RFC3339.append(millis: timeMillis, to: &time)
+        return encode(seq: seq, time: time, event: event, signature: signature, prev: prev)
+    }
+
+    static func encode(seq: UInt64, time: [UInt8], event: AuditEvent, signature: [UInt8]?, prev: String) -> (line: [UInt8], hash: String) {
         var b = [UInt8]()
         b.reserveCapacity(200 + event.subject.utf8.count + event.resource.utf8.count + event.reason.utf8.count)
         b.append(contentsOf: #"{"seq":"#.utf8)
         b.append(contentsOf: String(seq).utf8)
         b.append(contentsOf: #","time":""#.utf8)
-        RFC3339.append(millis: timeMillis, to: &b)
+        b.append(contentsOf: time)
         b.append(contentsOf: #"","event":"#.utf8)
         JSONText.appendQuoted(event.event, to: &b)
         b.append(contentsOf: #","subject":"#.utf8)
@@ -84,6 +90,9 @@ public enum AuditLine {
 
     public enum ParseError: Error, Equatable, Sendable {
         case missingHash, hashMismatch, notJSON(String)
+        /// The line is valid JSON with a matching hash but not the one encoding the log writes
+        /// (a repeated key, reordered or extra fields, other spacing or escapes): a forgery.
+        case notCanonical
     }
 
     /// Parses a line and checks its own hash.
@@ -96,12 +105,22 @@ public enum AuditLine {
         let claimed = String(decoding: line[(markerStart + marker.count)..<(line.count - 2)], as: UTF8.self)
         let actual = Hex.encode(SHA256.hash(data: line[0..<markerStart]))
         guard claimed == actual else { return .failure(.hashMismatch) }
-        do {
-            let record = try JSONDecoder().decode(AuditRecord.self, from: Data(line))
-            return .success(record)
-        } catch {
+        let record: AuditRecord
+        do { record = try JSONDecoder().decode(AuditRecord.self, from: Data(line)) } catch {
             return .failure(.notJSON(String(describing: error)))
         }
+        // JSON parsers disagree on repeated keys (this one keeps the first), so only the exact
+        // bytes the writer produces are accepted: re-encode and compare.
+        let event = AuditEvent(event: record.event, subject: record.subject, resource: record.resource, action: record.action,
+                               decision: record.decision, reason: record.reason, token: record.token)
+        var signature: [UInt8]?
+        if let sig = record.sig {
+            guard let s = Hex.decode(sig), Hex.encode(s) == sig else { return .failure(.notCanonical) }
+            signature = s
+        }
+        let again = encode(seq: record.seq, time: Array(record.time.utf8), event: event, signature: signature, prev: record.prev)
+        guard again.line == line, again.hash == claimed, record.hash == claimed else { return .failure(.notCanonical) }
+        return .success(record)
     }
 }
 
@@ -168,7 +187,7 @@ public struct AuditChainVerifier: Sendable {
         let record: AuditRecord
         switch AuditLine.parse(line) {
         case .success(let r): record = r
-        case .failure(.hashMismatch): return .recordAltered(seq: Self.peekSeq(line), location)
+        case .failure(.hashMismatch), .failure(.notCanonical): return .recordAltered(seq: Self.peekSeq(line), location)
         case .failure(let e): return .unreadable(location, "\(e)")
         }
         guard record.seq == expectedSeq else {
