@@ -28,7 +28,8 @@ export ELASTOS_EMBEDDED_WASM=1
 
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(hello intruder bench)
-build=(swift build --package-path capsules --triple wasm32-unknown-none-wasm -c release)
+# (No build-manifest caching: SwiftPM would not notice new source files in the root package.)
+build=(swift build --package-path capsules --triple wasm32-unknown-none-wasm -c release --disable-build-manifest-caching)
 for name in "${names[@]}"; do
   [ -f "capsules/$name/capsule.json" ] || { echo "build-capsules: capsules/$name/capsule.json not found" >&2; exit 1; }
   "${build[@]}" --product "$name"   # one product at a time: building all would build the host-only targets too

@@ -9,6 +9,7 @@ package struct ByteWriter {
     package mutating func u32(_ v: UInt32) { for s in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt32(s))) } }
     package mutating func u64(_ v: UInt64) { for s in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(s))) } }
     package mutating func raw(_ b: [UInt8]) { bytes.append(contentsOf: b) }
+    package mutating func raw(_ b: ArraySlice<UInt8>) { bytes.append(contentsOf: b) }
     /// A u16 length prefix and the bytes. Callers bound the length first.
     package mutating func lengthPrefixed(_ b: [UInt8]) { u16(UInt16(truncatingIfNeeded: b.count)); raw(b) }
 }

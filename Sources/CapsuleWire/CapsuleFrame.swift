@@ -165,12 +165,13 @@ public enum CapsuleFrame: Sendable, Equatable {
 
     /// Writes a string, cut at `maxStringLength` bytes on a character boundary.
     private static func str(_ w: inout ByteWriter, _ s: String) {
-        var b = Array(s.utf8.prefix(maxStringLength))
-        if b.count == maxStringLength {
-            while let last = b.last, last & 0xC0 == 0x80 { b.removeLast() }  // continuation bytes
-            if let last = b.last, last >= 0xC0 { b.removeLast() }  // a lead byte without its tail
-        }
-        w.u16(UInt16(b.count)); w.raw(b)
+        let all = Array(s.utf8)
+        guard all.count > maxStringLength else { w.u16(UInt16(all.count)); w.raw(all); return }
+        // Over the limit: cut at the last character boundary at or before it, so the
+        // result stays valid UTF-8 (a continuation byte at the cut means a split character).
+        var end = maxStringLength
+        while end > 0, all[end] & 0xC0 == 0x80 { end -= 1 }
+        w.u16(UInt16(end)); w.raw(all[..<end])
     }
 
     private static func blob(_ w: inout ByteWriter, _ b: [UInt8]) {

@@ -189,17 +189,22 @@ public final class RuntimeConnection: @unchecked Sendable {
         try exclusive { () throws(GuestError) -> [UInt8] in
             let id = nextID
             nextID = nextID == UInt32.max ? 1 : nextID + 1
-            try transport.send(CapsuleFrame.request(id: id, request).encoded())
-            while true {
-                if let answer = replies.removeValue(forKey: id) {
-                    switch answer {
-                    case .reply(let body): return body
-                    case .error(let code, let message): throw .refused(code: code, message: message)
-                    case .event: throw .unexpectedReply("an event with the id of a request")
-                    }
-                }
+            try transport.send(RequestEncoder.encode(id: id, request))
+            // The reply usually comes next: take it straight off the wire, and look in the
+            // dictionary (hashing is not free in the interpreter) only when something else came.
+            var answer = replies.isEmpty ? nil : replies.removeValue(forKey: id)
+            while answer == nil {
                 guard let frame = try transport.receive(timeoutMilliseconds: -1) else { continue }
-                file(frame)
+                if case .runtime(id, let message) = frame, !message.isEvent {
+                    answer = message
+                } else {
+                    file(frame)
+                }
+            }
+            switch answer {
+            case .reply(let body)?: return body
+            case .error(let code, let message)?: throw .refused(code: code, message: message)
+            case .event?, nil: throw .unexpectedReply("an event with the id of a request")
             }
         }
     }
@@ -224,6 +229,13 @@ public final class RuntimeConnection: @unchecked Sendable {
     }
 }
 
+extension RuntimeMessage {
+    var isEvent: Bool {
+        if case .event = self { return true }
+        return false
+    }
+}
+
 #if arch(wasm32)
 
 /// Frames through `elastos.send` and `elastos.recv`.
@@ -245,6 +257,9 @@ struct Transport {
                 continue
             }
             guard n > 0 else { throw .hostCall(status: n) }
+            if let reply = buffer.bytes.withUnsafeBytes({ ReplyDecoder.reply(UnsafeRawBufferPointer(rebasing: $0[0..<Int(n)])) }) {
+                return reply
+            }
             do { return try CapsuleFrame.decode(Array(buffer.bytes[0..<Int(n)])) } catch { throw .malformedFrame(error) }
         }
     }

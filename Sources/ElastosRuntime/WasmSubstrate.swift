@@ -16,12 +16,13 @@ public struct WasmSubstrate: Substrate {
         }
         func target(_ fd: Int32, _ standard: Int32) -> StdioTarget { fd == standard ? .inherit : .fileDescriptor(fd) }
         let launch = WasmLaunch(
-            module: Array(module), name: capsule.name, args: [capsule.name] + args, environment: [:],
+            module: Array(module), name: capsule.name, args: args, environment: [:],
             stdin: target(stdio.input, 0), stdout: target(stdio.output, 1), stderr: target(stdio.error, 2),
             // The capsule sees its own verified package, read-only, and nothing else of the host.
             preopens: [Preopen(hostPath: capsule.directory, guestPath: "/capsule", readOnly: true)],
             memoryLimitBytes: capsule.memoryLimitBytes, fuel: capsule.maxFuel,
-            wallClockLimit: capsule.wallMillis.map { .milliseconds(Int64(clamping: $0)) })
+            wallClockLimit: capsule.wallMillis.map { .milliseconds(Int64(clamping: $0)) },
+            cpuTimeLimit: capsule.cpuMillis.map { .milliseconds(Int64(clamping: $0)) })
         let wasm: WasmCapsule
         do { wasm = try WasmCapsule(launch, handler: handler) } catch { throw LaunchError(error.description) }
         return WasmRunning(wasm)
@@ -57,7 +58,7 @@ final class WasmRunning: RunningCapsule {
         switch exit {
         case .exited(let code): .exited(code: code)
         case .stopped(let reason): .stopped(reason: reason)
-        case .fuelExhausted, .wallClockExceeded: .stopped(reason: exit.description)
+        case .fuelExhausted, .wallClockExceeded, .cpuTimeExceeded: .stopped(reason: exit.description)
         case .trapped, .memoryLimitExceeded, .failedToStart: .failed(reason: exit.description)
         }
     }

@@ -25,6 +25,9 @@ public enum SandboxRefusal: Sendable, Equatable, CustomStringConvertible {
     /// The file system sandbox refused a path, e.g. `..` out of a preopen or a symlink leading
     /// out (the guest got `ENOTCAPABLE` or `EPERM`).
     case pathOutsidePreopens(function: String, path: String)
+    /// A path call on a descriptor that is not an open directory of the guest's (`EBADF` or
+    /// `ENOTDIR`): probing for descriptors it was never given.
+    case notAnOpenDirectory(function: String, descriptor: UInt32, path: String?)
     /// `memory.grow` past ``WasmLaunch/memoryLimitBytes`` (the guest got -1).
     case memoryGrowth(requestedBytes: Int, limitBytes: Int)
     /// A pointer and length from the guest that lie outside its memory, or a misaligned pointer
@@ -39,6 +42,8 @@ public enum SandboxRefusal: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .readOnlyPreopen(let f, let p): "\(f): write below a read-only preopen refused" + (p.map { " ('\($0)')" } ?? "")
         case .pathOutsidePreopens(let f, let p): "\(f): path '\(p)' lies outside the preopened directories"
+        case .notAnOpenDirectory(let f, let fd, let p):
+            "\(f): descriptor \(fd) is not an open directory of the capsule's" + (p.map { " ('\($0)')" } ?? "")
         case .memoryGrowth(let want, let limit): "memory growth to \(WasmExit.bytes(want)) refused (limit \(WasmExit.bytes(limit)))"
         case .badGuestPointer(let f): "\(f): pointer outside guest memory or misaligned"
         case .malformedFrame(let id, let e): "malformed frame" + (id.map { " (id \($0))" } ?? "") + ": \(e)"

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 internal import WasmKit
 
 #if canImport(Glibc)
@@ -10,11 +11,13 @@ import Darwin
 /// Why a running guest is being stopped from outside.
 enum Interruption: Sendable, Equatable {
     case wallClock(Duration)
+    case cpuTime(Duration)
     case stopped(String)
 
     var exit: WasmExit {
         switch self {
         case .wallClock(let d): .wallClockExceeded(d)
+        case .cpuTime(let d): .cpuTimeExceeded(d)
         case .stopped(let reason): .stopped(reason: reason)
         }
     }
@@ -37,15 +40,27 @@ final class StoreRef: @unchecked Sendable {
 /// The state one run shares between the guest's thread, the watchdog and callers of `push` and
 /// `stop`: the queue of frames for `recv`, the interruption, and the wake-up pipe that
 /// unblocks a guest waiting on stdin.
+///
+/// Two locks: `mailbox` guards the queue (the guest's hot path: every `send` queues a reply and
+/// every `recv` takes one, on the same thread, so it is signalled only when someone waits), and
+/// `watch` guards the interruption and the end of the run (what the watchdog sleeps on).
 final class RunControl: @unchecked Sendable {
-    // Everything below is guarded by `condition`'s lock.
-    private let condition = NSCondition()
+    private let mailbox = NSCondition()
+    // Guarded by `mailbox`:
     private var frames: [[UInt8]] = []
     private var head = 0
     private var queuedBytes = 0
-    private(set) var cause: Interruption?
+    private var receivers = 0
+    private var closed = false
+
+    private let watch = NSCondition()
+    // Guarded by `watch`:
+    private var cause: Interruption?
     private var finished = false
     private var storeRef: StoreRef?
+
+    /// Set with `cause`, read without a lock on every host call.
+    private let interruptedFlag = Atomic<Bool>(false)
 
     let maxQueuedBytes: Int
     /// Read end becomes readable when the run is interrupted; polled beside stdin.
@@ -69,61 +84,62 @@ final class RunControl: @unchecked Sendable {
         if wakeWrite >= 0 { close(wakeWrite) }
     }
 
-    private func locked<T>(_ body: () throws(GuestInterrupted) -> T) throws(GuestInterrupted) -> T {
-        condition.lock()
-        defer { condition.unlock() }
-        return try body()
-    }
-
-    private func locked<T>(_ body: () -> T) -> T {
-        condition.lock()
-        defer { condition.unlock() }
+    private static func locked<T>(_ c: NSCondition, _ body: () -> T) -> T {
+        c.lock()
+        defer { c.unlock() }
         return body()
     }
 
-    var isInterrupted: Bool { locked { cause != nil } }
-    var interruption: Interruption? { locked { cause } }
+    var isInterrupted: Bool { interruptedFlag.load(ordering: .acquiring) }
+    var interruption: Interruption? { Self.locked(watch) { cause } }
 
     /// Records the first interruption and wakes everything the guest could be waiting on.
     /// Returns false if the run is over or already interrupted.
     @discardableResult
     func interrupt(_ why: Interruption) -> Bool {
-        let first = locked { () -> Bool in
+        let first = Self.locked(watch) { () -> Bool in
             guard cause == nil, !finished else { return false }
             cause = why
-            condition.broadcast()
+            interruptedFlag.store(true, ordering: .releasing)
+            watch.broadcast()
             return true
         }
-        if first && wakeWrite >= 0 {
+        guard first else { return false }
+        Self.locked(mailbox) { mailbox.broadcast() }
+        if wakeWrite >= 0 {
             var byte: UInt8 = 1
             _ = write(wakeWrite, &byte, 1)
         }
-        return first
+        return true
     }
 
-    func attach(_ store: StoreRef) { locked { storeRef = store } }
+    func attach(_ store: StoreRef) { Self.locked(watch) { storeRef = store } }
 
     /// The run is over: nothing more is queued, the watchdog lets go of the store.
     func finish() {
-        locked {
+        Self.locked(watch) {
             finished = true
             storeRef = nil
+            watch.broadcast()
+        }
+        Self.locked(mailbox) {
+            closed = true
             frames = []; head = 0; queuedBytes = 0
-            condition.broadcast()
+            mailbox.broadcast()
         }
     }
 
-    var hasRoom: Bool { locked { queuedBytes < maxQueuedBytes } }
+    var hasRoom: Bool { Self.locked(mailbox) { queuedBytes < maxQueuedBytes } }
 
     /// Queues a frame for `recv`. `force` is for replies, which must never be lost (room was
     /// checked before the request was handled); events are dropped when the queue is full.
     @discardableResult
     func enqueue(_ frame: [UInt8], force: Bool) -> Bool {
-        locked {
-            guard !finished, force || queuedBytes + frame.count <= maxQueuedBytes else { return false }
+        Self.locked(mailbox) {
+            guard !closed, force || queuedBytes + frame.count <= maxQueuedBytes else { return false }
             frames.append(frame)
             queuedBytes += frame.count
-            condition.broadcast()
+            if receivers > 0 { mailbox.signal() }
             return true
         }
     }
@@ -138,24 +154,26 @@ final class RunControl: @unchecked Sendable {
     /// `timeout` (nil: until one arrives). Throws when the run is interrupted meanwhile.
     func receive(capacity: Int, timeout: Duration?) throws(GuestInterrupted) -> Received {
         let deadline = timeout.map { ContinuousClock.now + $0 }
-        return try locked { () throws(GuestInterrupted) -> Received in
-            while true {
-                if cause != nil { throw GuestInterrupted() }
-                if head < frames.count {
-                    let frame = frames[head]
-                    guard frame.count <= capacity else { return .tooSmall(needed: frame.count) }
-                    head += 1
-                    queuedBytes -= frame.count
-                    if head == frames.count { frames.removeAll(keepingCapacity: true); head = 0 }
-                    return .frame(frame)
-                }
-                if let deadline {
-                    let left = deadline - ContinuousClock.now
-                    if left <= .zero { return .timedOut }
-                    _ = condition.wait(until: Date(timeIntervalSinceNow: left.timeInterval))
-                } else {
-                    condition.wait()
-                }
+        mailbox.lock()
+        defer { mailbox.unlock() }
+        while true {
+            if isInterrupted { throw GuestInterrupted() }
+            if head < frames.count {
+                let frame = frames[head]
+                guard frame.count <= capacity else { return .tooSmall(needed: frame.count) }
+                head += 1
+                queuedBytes -= frame.count
+                if head == frames.count { frames.removeAll(keepingCapacity: true); head = 0 }
+                return .frame(frame)
+            }
+            receivers += 1
+            defer { receivers -= 1 }
+            if let deadline {
+                let left = deadline - ContinuousClock.now
+                if left <= .zero { return .timedOut }
+                _ = mailbox.wait(until: Date(timeIntervalSinceNow: left.timeInterval))
+            } else {
+                mailbox.wait()
             }
         }
     }
@@ -163,47 +181,84 @@ final class RunControl: @unchecked Sendable {
     /// Sleeps up to `duration` unless interrupted first (for `poll_oneoff` on clocks only).
     func sleep(_ duration: Duration) throws(GuestInterrupted) {
         let deadline = ContinuousClock.now + duration
-        try locked { () throws(GuestInterrupted) -> Void in
-            while cause == nil {
-                let left = deadline - ContinuousClock.now
-                if left <= .zero { return }
-                _ = condition.wait(until: Date(timeIntervalSinceNow: left.timeInterval))
-            }
-            throw GuestInterrupted()
+        mailbox.lock()
+        defer { mailbox.unlock() }
+        while !isInterrupted {
+            let left = deadline - ContinuousClock.now
+            if left <= .zero { return }
+            _ = mailbox.wait(until: Date(timeIntervalSinceNow: left.timeInterval))
         }
+        throw GuestInterrupted()
     }
 
     /// The watchdog: waits for the wall-clock deadline, a `stop`, or the end of the run; once
     /// interrupted, zeroes the guest's fuel every millisecond until the run is over.
-    func startWatchdog(limit: Duration?) {
+    ///
+    /// The CPU-time limit is checked against `cpuClock`, the guest thread's own CPU clock
+    /// (`pthread_getcpuclockid`): time spent blocked in `recv`, on stdin or asleep is not
+    /// charged. CPU time cannot run faster than the wall clock, so the watchdog sleeps for
+    /// what is left of the budget and then looks again — no polling while the guest idles.
+    func startWatchdog(limit: Duration?, cpuLimit: Duration? = nil, cpuClock: clockid_t? = nil) {
         let deadline = limit.map { ContinuousClock.now + $0 }
+        let cpuLimit = cpuClock == nil ? nil : cpuLimit
         let thread = Thread { [self] in
-            condition.lock()
+            watch.lock()
             while !finished && cause == nil {
+                var wake: Duration? = nil
                 if let deadline, let limit {
                     let left = deadline - ContinuousClock.now
                     if left <= .zero {
-                        condition.unlock()
+                        watch.unlock()
                         interrupt(.wallClock(limit))
-                        condition.lock()
+                        watch.lock()
                         break
                     }
-                    _ = condition.wait(until: Date(timeIntervalSinceNow: left.timeInterval))
+                    wake = left
+                }
+                if let cpuLimit, let cpuClock {
+                    let left = cpuLimit - Self.cpuTime(cpuClock)
+                    if left <= .zero {
+                        watch.unlock()
+                        interrupt(.cpuTime(cpuLimit))
+                        watch.lock()
+                        break
+                    }
+                    // Never sleep less than a millisecond: the reading is coarse.
+                    let nap = max(left, .milliseconds(1))
+                    wake = wake.map { min($0, nap) } ?? nap
+                }
+                if let wake {
+                    _ = watch.wait(until: Date(timeIntervalSinceNow: wake.timeInterval))
                 } else {
-                    condition.wait()
+                    watch.wait()
                 }
             }
-            condition.unlock()
+            watch.unlock()
             // Interrupted (or over). The store may not be attached yet if the guest is still
             // being instantiated; keep at it until the run has ended.
-            while !locked({ finished }) {
-                if let store = locked({ storeRef }) { store.zeroFuel() }
+            while let store = Self.locked(watch, { finished ? nil : .some(storeRef) }) {
+                store?.zeroFuel()
                 usleep(1000)
             }
         }
         thread.name = "elastos-wasm-watchdog"
         thread.stackSize = 256 << 10
         thread.start()
+    }
+}
+
+extension RunControl {
+    /// CPU time consumed so far on `clock` (zero if it cannot be read).
+    static func cpuTime(_ clock: clockid_t) -> Duration {
+        var t = timespec()
+        guard clock_gettime(clock, &t) == 0 else { return .zero }
+        return .seconds(t.tv_sec) + .nanoseconds(t.tv_nsec)
+    }
+
+    /// The calling thread's CPU clock, for ``startWatchdog(limit:cpuLimit:cpuClock:)``.
+    static func currentThreadCPUClock() -> clockid_t? {
+        var clock = clockid_t()
+        return pthread_getcpuclockid(pthread_self(), &clock) == 0 ? clock : nil
     }
 }
 

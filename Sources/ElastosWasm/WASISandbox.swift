@@ -79,6 +79,10 @@ final class WASISandbox {
             handler.sandboxRefused(refusal)
             return [.i32(UInt32(Errno.EROFS))]
         }
+        if let escape = lexicalEscape(name, args, memory) {
+            handler.sandboxRefused(.pathOutsidePreopens(function: name, path: escape))
+            return [.i32(UInt32(Errno.EPERM))]  // what WASI's own resolution answers for an escape
+        }
         switch name {
         case "fd_read" where args[0].i32 == 0:
             try waitForStdin()
@@ -235,10 +239,37 @@ final class WASISandbox {
         default:
             break
         }
-        guard errno == UInt32(Errno.EPERM) || errno == UInt32(Errno.ENOTCAPABLE), name.hasPrefix("path_") else { return }
-        let (p, n) = name == "path_symlink" ? (3, 4) : name == "path_open" || name == "path_filestat_get"
-            || name == "path_filestat_set_times" || name == "path_link" ? (2, 3) : (1, 2)
-        if let path = path(args, p, n, memory) { handler.sandboxRefused(.pathOutsidePreopens(function: name, path: path)) }
+        guard name.hasPrefix("path_") else { return }
+        let (p, n) = Self.pathArguments(name)
+        if errno == UInt32(Errno.EPERM) || errno == UInt32(Errno.ENOTCAPABLE) {
+            if let path = path(args, p, n, memory) { handler.sandboxRefused(.pathOutsidePreopens(function: name, path: path)) }
+        } else if errno == UInt32(Errno.EBADF) || errno == UInt32(Errno.ENOTDIR), name != "path_symlink" {
+            handler.sandboxRefused(.notAnOpenDirectory(function: name, descriptor: args[0].i32, path: path(args, p, n, memory)))
+        }
+    }
+
+    /// Where a `path_*` function's (first) path and its length are among its arguments.
+    private static func pathArguments(_ name: String) -> (Int, Int) {
+        switch name {
+        case "path_symlink": (3, 4)
+        case "path_open", "path_filestat_get", "path_filestat_set_times", "path_link": (2, 3)
+        default: (1, 2)
+        }
+    }
+
+    /// The path, if it leaves its directory on its face: absolute, or with more `..` than
+    /// names before them at some point (`sub/../../x`). Refused before WASI resolves anything,
+    /// so the answer never depends on what happens to exist on the host.
+    private func lexicalEscape(_ name: String, _ args: [Value], _ memory: Memory) -> String? {
+        guard name.hasPrefix("path_"), name != "path_symlink" else { return nil }
+        let (p, n) = Self.pathArguments(name)
+        guard let text = path(args, p, n, memory) else { return nil }
+        if text.hasPrefix("/") { return text }
+        var depth = 0
+        for part in text.split(separator: "/", omittingEmptySubsequences: true) {
+            if part == ".." { depth -= 1; if depth < 0 { return text } } else if part != "." { depth += 1 }
+        }
+        return nil
     }
 
     // MARK: Waiting that `stop` can end
@@ -297,8 +328,10 @@ struct WasmKitGuestFault: Error, CustomStringConvertible {
 
 // WASI Preview 1 numbers used above.
 enum Errno {
+    static let EBADF: UInt16 = 8
     static let EFAULT: UInt16 = 21
     static let EINVAL: UInt16 = 28
+    static let ENOTDIR: UInt16 = 54
     static let EPERM: UInt16 = 63
     static let EROFS: UInt16 = 69
     static let ENOTCAPABLE: UInt16 = 76

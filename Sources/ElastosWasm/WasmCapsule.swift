@@ -43,6 +43,7 @@ public final class WasmCapsule: Sendable {
         }
         guard launch.maxQueuedBytes > 0 else { throw .invalidLimit("the reply queue limit must be positive") }
         if let w = launch.wallClockLimit, w <= .zero { throw .invalidLimit("the wall-clock limit must be positive") }
+        if let c = launch.cpuTimeLimit, c <= .zero { throw .invalidLimit("the CPU-time limit must be positive") }
         try Self.validatePreopens(launch.preopens)
         let module: Module
         do { module = try parseWasm(bytes: launch.module) } catch {
@@ -63,7 +64,8 @@ public final class WasmCapsule: Sendable {
         }
         defer { control.finish() }
         if let cause = control.interruption { return cause.exit }
-        control.startWatchdog(limit: launch.wallClockLimit)
+        control.startWatchdog(limit: launch.wallClockLimit, cpuLimit: launch.cpuTimeLimit,
+                              cpuClock: launch.cpuTimeLimit == nil ? nil : RunControl.currentThreadCPUClock())
 
         var opened: [Int32] = []
         defer { for fd in opened { close(fd) } }

@@ -13,6 +13,8 @@ public enum WasmExit: Sendable, Equatable, CustomStringConvertible {
     case fuelExhausted
     /// The watchdog stopped the guest at ``WasmLaunch/wallClockLimit``.
     case wallClockExceeded(Duration)
+    /// The guest's thread used up its CPU-time budget.
+    case cpuTimeExceeded(Duration)
     /// ``WasmCapsule/stop(reason:)`` was called.
     case stopped(reason: String)
     /// The guest never ran: it could not be instantiated (a wrong import signature, a start
@@ -26,6 +28,7 @@ public enum WasmExit: Sendable, Equatable, CustomStringConvertible {
         case .memoryLimitExceeded(let limit): "stopped: memory limit of \(WasmExit.bytes(limit)) exceeded"
         case .fuelExhausted: "stopped: instruction budget (fuel) exhausted"
         case .wallClockExceeded(let d): "stopped: wall-clock limit of \(WasmExit.seconds(d)) exceeded"
+        case .cpuTimeExceeded(let d): "stopped: CPU-time limit of \(WasmExit.seconds(d)) exceeded"
         case .stopped(let reason): "stopped: \(reason)"
         case .failedToStart(let reason): "failed to start: \(reason)"
         }

@@ -59,6 +59,9 @@ public struct WasmLaunch: Sendable {
     /// Wall-clock budget from the start of `run()`; nil for none. A watchdog stops the guest when
     /// it runs out, even in a loop that never calls the host.
     public var wallClockLimit: Duration?
+    /// CPU time the guest's thread may use (`limits.cpu_ms`); time spent waiting is free.
+    /// Enforced by the same watchdog, to within a few milliseconds.
+    public var cpuTimeLimit: Duration?
     /// Limit on a frame's `length` field, both directions (the protocol's default is 1 MiB).
     public var maxFrameLength: Int
     /// Replies and events waiting for `recv`, in bytes: past it `send` returns
@@ -74,11 +77,12 @@ public struct WasmLaunch: Sendable {
     public init(module: [UInt8], name: String = "capsule", args: [String] = [], environment: [String: String] = [:],
                 stdin: StdioTarget = .null, stdout: StdioTarget = .inherit, stderr: StdioTarget = .inherit,
                 preopens: [Preopen] = [], memoryLimitBytes: Int = WasmLaunch.defaultMemoryLimit, fuel: UInt64? = nil,
-                wallClockLimit: Duration? = nil, maxFrameLength: Int = CapsuleFrame.defaultMaxLength,
+                wallClockLimit: Duration? = nil, cpuTimeLimit: Duration? = nil, maxFrameLength: Int = CapsuleFrame.defaultMaxLength,
                 maxQueuedBytes: Int = 8 << 20) {
         self.module = module; self.name = name; self.args = args; self.environment = environment
         self.stdin = stdin; self.stdout = stdout; self.stderr = stderr; self.preopens = preopens
         self.memoryLimitBytes = memoryLimitBytes; self.fuel = fuel; self.wallClockLimit = wallClockLimit
+        self.cpuTimeLimit = cpuTimeLimit
         self.maxFrameLength = maxFrameLength; self.maxQueuedBytes = maxQueuedBytes
     }
 

@@ -33,6 +33,8 @@ final class BenchHandler: CapsuleRequestHandler {
         switch request {
         case .ping:
             answer = .reply(body: [])
+        case .info:
+            answer = .reply(body: Array(#"{"session":"bench-session","capsule":"bench","cid":"","substrate":"wasm","protocol":1}"#.utf8))
         case .call(let uri, let action, let token, let body):
             if let verifier {
                 guard let resource = try? ResourceURI(uri) else { answer = .error(code: .invalidURI, message: uri); break }

@@ -21,6 +21,7 @@ let usage = """
       --memory-mb N          memory cap (default 64)
       --fuel N               instruction budget (default none)
       --wall-ms N            wall-clock limit (default none)
+      --cpu-ms N             CPU-time limit of the guest's thread (default none)
       --max-frame N          frame length limit (default 1 MiB)
       --stdin inherit|null   (default inherit)
       --handler echo|checked echo: ping/info/call-echo; checked: calls go through the twelve checks
@@ -28,7 +29,7 @@ let usage = """
       --mint-tokens          checked: give the guest ELASTOS_TOKEN_OWN / _OTHER / _EXPIRED (hex)
       --audit                print audit decisions and sandbox refusals to stderr ("audit: …")
     exit status: the guest's code if it exited, else 125 (failed to start), 134 (trap),
-    137 (memory), 152 (fuel), 142 (wall clock), 143 (stopped)
+    137 (memory), 152 (fuel or CPU time), 142 (wall clock), 143 (stopped)
     """
 
 func fail(_ message: String) -> Never {
@@ -48,7 +49,7 @@ struct Options {
     var guestArgs: [String] = []
     var environment: [String: String] = [:]
     var preopens: [Preopen] = []
-    var memoryMB = 64, fuel: UInt64? = nil, wallMS: Int? = nil, maxFrame = CapsuleFrame.defaultMaxLength
+    var memoryMB = 64, fuel: UInt64? = nil, wallMS: Int? = nil, cpuMS: Int? = nil, maxFrame = CapsuleFrame.defaultMaxLength
     var stdin = StdioTarget.inherit, handler = "echo", session = "wasm-session-1", mint = false, audit = false
 
     static func parse(_ arguments: [String]) -> Options {
@@ -85,6 +86,7 @@ struct Options {
             case "--memory-mb": o.memoryMB = number(value(), flag)
             case "--fuel": o.fuel = number(value(), flag)
             case "--wall-ms": o.wallMS = number(value(), flag)
+            case "--cpu-ms": o.cpuMS = number(value(), flag)
             case "--max-frame": o.maxFrame = number(value(), flag)
             case "--stdin":
                 switch value() {
@@ -183,7 +185,7 @@ guard let bytes = FileManager.default.contents(atPath: options.modulePath) else 
 let launch = WasmLaunch(
     module: [UInt8](bytes), name: options.name, args: options.guestArgs, environment: environment, stdin: options.stdin,
     preopens: options.preopens, memoryLimitBytes: options.memoryMB << 20, fuel: options.fuel,
-    wallClockLimit: options.wallMS.map { .milliseconds($0) }, maxFrameLength: options.maxFrame)
+    wallClockLimit: options.wallMS.map { .milliseconds($0) }, cpuTimeLimit: options.cpuMS.map { .milliseconds($0) }, maxFrameLength: options.maxFrame)
 let capsule: WasmCapsule
 do { capsule = try WasmCapsule(launch, handler: handler) } catch { fail(error.description) }
 
@@ -211,7 +213,7 @@ case .exited(let code): exit(code)
 case .failedToStart: exit(125)
 case .trapped: exit(134)
 case .memoryLimitExceeded: exit(137)
-case .fuelExhausted: exit(152)
+case .fuelExhausted, .cpuTimeExceeded: exit(152)
 case .wallClockExceeded: exit(142)
 case .stopped: exit(143)
 }

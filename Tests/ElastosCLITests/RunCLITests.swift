@@ -101,3 +101,71 @@ import Testing
         #expect(log.contains("capsule.stop"))
     }
 }
+
+/// The intruder capsule under the real runtime: `elastos run`, the session handler with the
+/// twelve checks, the WASM sandbox and the node's own audit log. Every attempt is refused or
+/// stopped, and each one leaves a record in the audit log of the session that made it.
+@Suite(.serialized) struct IntruderRuntimeTests {
+    let dir = TempDir()
+    var cli: CLI { CLI(home: dir.path + "/home") }
+    static var intruder: String { CLI.packageRoot.appendingPathComponent("capsules/intruder").path }
+
+    struct Record { let event: String, decision: String, reason: String }
+
+    /// Runs one step and returns its output and the audit records of its session, in order.
+    func step(_ name: String) throws -> (status: Int32, stdout: String, records: [Record]) {
+        try #require(FileManager.default.fileExists(atPath: Self.intruder + "/intruder.wasm"),
+                     "capsules/intruder/intruder.wasm is missing: run scripts/build-capsules.sh")
+        let r = try cli.run(["run", "--dev", "--allow-declared", Self.intruder, name])
+        let lines = try cli.run(["audit", "tail", "-n", "200", "--json"]).stdout.split(separator: "\n")
+        let all = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        // The last launch is this step's session.
+        guard let launch = all.last(where: { $0["event"] as? String == "capsule.launched" }),
+              let session = launch["subject"] as? String else { return (r.status, r.stdout, []) }
+        let records = all.filter { $0["subject"] as? String == session }.map {
+            Record(event: $0["event"] as? String ?? "", decision: $0["decision"] as? String ?? "", reason: $0["reason"] as? String ?? "")
+        }
+        return (r.status, r.stdout + r.stderr, records)
+    }
+
+    @Test(arguments: [
+        (step: "no-token", attempts: 1, denials: ["call.denied.missing-token"]),
+        (step: "garbage-token", attempts: 2, denials: ["capability.denied.version", "capability.denied.malformed"]),
+        (step: "widened-token", attempts: 3, denials: ["call.failed.no-provider", "capability.denied.action",
+                                                       "capability.denied.resource", "capability.denied.signature"]),
+        (step: "malformed-frame", attempts: 1, denials: ["sandbox.refused"]),
+        (step: "bad-pointer", attempts: 1, denials: ["sandbox.refused", "sandbox.refused"]),
+        (step: "read-outside", attempts: 7, denials: Array(repeating: "sandbox.refused", count: 7)),
+        (step: "write-readonly", attempts: 5, denials: Array(repeating: "sandbox.refused", count: 5)),
+    ])
+    func everyAttemptIsRefusedAndAudited(step name: String, attempts: Int, denials: [String]) throws {
+        let r = try step(name)
+        #expect(r.status == 0, "an attempt got through:\n\(r.stdout)")
+        #expect(!r.stdout.contains("ALLOWED") && !r.stdout.contains("OPENED"), "\(r.stdout)")
+        let refusals = r.stdout.split(separator: "\n").filter { $0.contains("refused") }.count
+        #expect(refusals >= attempts, "\(r.stdout)")
+        let denied = r.records.filter { $0.decision == "deny" }.map(\.event)
+        #expect(denied == denials, "\(r.records.map { "\($0.event) \($0.reason)" })")
+        #expect(r.records.first?.event == "capsule.launched" && r.records.last?.event == "capsule.ended")
+    }
+
+    @Test func runawayMemoryIsStoppedAtTheManifestsCapAndAudited() throws {
+        let r = try step("memory")
+        #expect(r.status != 0)
+        #expect(r.records.contains { $0.event == "sandbox.refused" && $0.reason.contains("refused (limit 16 MiB)") },
+                "\(r.records.map(\.reason))")
+        #expect(r.records.last.map { $0.event == "capsule.ended" && $0.reason.contains("memory limit of 16 MiB exceeded") } == true,
+                "\(r.records.map(\.reason))")
+    }
+
+    @Test func aSpinningCapsuleIsStoppedByItsCPUBudgetAndAudited() throws {
+        // capsules/intruder/capsule.json: cpu_ms 2000, wall_ms 5000. On a machine so loaded that
+        // the guest gets under 40% of a core the wall clock stops it first; either is a stop.
+        let r = try step("spin")
+        #expect(r.status != 0)
+        let ended = r.records.last
+        #expect(ended?.event == "capsule.ended")
+        #expect(ended.map { $0.reason.contains("CPU-time limit of 2 s exceeded") || $0.reason.contains("wall-clock limit of 5 s exceeded") } == true,
+                "\(ended?.reason ?? "no record")")
+    }
+}

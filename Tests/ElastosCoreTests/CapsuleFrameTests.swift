@@ -66,6 +66,17 @@ import Testing
         #expect(m.utf8.count <= 4096 && m.allSatisfy { $0 == "é" })
     }
 
+    @Test func aMessageOfExactlyTheLimitIsKeptWhole() throws {
+        // 4094 ASCII bytes + one two-byte character = exactly 4096 bytes: nothing is cut.
+        let text = String(repeating: "a", count: 4094) + "é"
+        let f = CapsuleFrame.runtime(id: 1, .error(code: .denied, message: text))
+        guard case .runtime(_, .error(_, let m)) = try CapsuleFrame.decode(f.encoded()) else { Issue.record("bad frame"); return }
+        #expect(m == text)
+        let over = text + "b"
+        guard case .runtime(_, .error(_, let cut)) = try CapsuleFrame.decode(CapsuleFrame.runtime(id: 2, .error(code: .denied, message: over)).encoded()) else { Issue.record("bad frame"); return }
+        #expect(cut == text)
+    }
+
     @Test func streamDecoderReassemblesFramesFedByteByByte() throws {
         var d = FrameStreamDecoder()
         var got: [CapsuleFrame] = []

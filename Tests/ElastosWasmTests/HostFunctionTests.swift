@@ -178,6 +178,19 @@ import Testing
         #expect(reason.contains("divide by zero"))
     }
 
+    @Test func runawayRecursionIsATrapNotAHostCrash() async throws {
+        let wasm = try WATGuest.module("(call $deeper)", extra: "(func $deeper (call $deeper))")
+        let r = try await runGuest(wasm)
+        guard case .trapped(let reason) = r.exit else { Issue.record("\(r.exit)"); return }
+        #expect(reason.contains("call stack exhausted"))
+    }
+
+    @Test func pushAfterTheRunIsOverIsDropped() async throws {
+        let capsule = try WasmCapsule(WasmLaunch(module: try WATGuest.module("")), handler: RecordingHandler())
+        #expect(await capsule.runDetached() == .exited(code: 0))
+        #expect(!capsule.push(.event(subscription: 1, uri: "localhost://x/y", body: []), id: 0))
+    }
+
     @Test func pushedEventsReachAGuestWaitingInRecv() async throws {
         let wasm = try WATGuest.module("""
             (local.set $n (call $recv (i32.const 4096) (i32.const 256) (i32.const 5000)))

@@ -62,6 +62,32 @@ import Testing
         #expect(r.elapsed < limit * 2, "stopped after \(r.elapsed)")
     }
 
+    @Test func infiniteLoopIsStoppedByTheCPUTimeLimit() async throws {
+        let wasm = try WATGuest.module(Self.spin)
+        let limit = Duration.milliseconds(300)
+        let r = try await runGuest(wasm) { $0.cpuTimeLimit = limit }
+        #expect(r.exit == .cpuTimeExceeded(limit))
+        #expect(r.exit.description == "stopped: CPU-time limit of 300 ms exceeded")
+        #expect(r.elapsed >= limit)
+        // On a loaded machine the guest's thread gets less than a whole core: wall time can
+        // exceed CPU time, never the reverse, so this bound is loose on purpose.
+        #expect(r.elapsed < .seconds(10), "stopped after \(r.elapsed)")
+    }
+
+    @Test func timeSpentWaitingIsNotChargedAsCPUTime() async throws {
+        // Sleeps 400 ms in poll_oneoff with a 100 ms CPU budget, then exits normally.
+        let wasm = try WATGuest.module("""
+            (i64.store (i32.const 2048) (i64.const 77))
+            (i32.store (i32.const 2064) (i32.const 1))
+            (i64.store (i32.const 2072) (i64.const 400000000))
+            (drop (call $poll_oneoff (i32.const 2048) (i32.const 3072) (i32.const 1) (i32.const 16)))
+            (call $proc_exit (i32.const 3))
+            """)
+        let r = try await runGuest(wasm) { $0.cpuTimeLimit = .milliseconds(100) }
+        #expect(r.exit == .exited(code: 3))
+        #expect(r.elapsed >= .milliseconds(400))
+    }
+
     @Test func guestBlockedInRecvIsStoppedByTheWallClock() async throws {
         let wasm = try WATGuest.module("(drop (call $recv (i32.const 4096) (i32.const 256) (i32.const -1)))")
         let limit = Duration.milliseconds(200)

@@ -147,6 +147,24 @@ import Darwin
         close(mine); close(theirs)
     }
 
+    @Test func theGuestEncoderMatchesCapsuleWireByteForByte() {
+        let long = String(repeating: "a", count: 4095) + "é" + "tail"          // é straddles the limit
+        let exact = String(repeating: "b", count: 4094) + "é"                  // exactly 4096 bytes
+        let emoji = String(repeating: "🙂", count: 1100)                       // 4-byte characters
+        let strings = ["", "localhost://storage/apps/notes/today", long, exact, emoji, String(repeating: "z", count: 5000)]
+        var requests: [CapsuleRequest] = [.ping, .info, .unsubscribe(subscription: 0xDEADBEEF)]
+        for s in strings {
+            requests.append(.call(uri: s, action: .write, token: [1, 2, 3], body: Array(repeating: 9, count: 300)))
+            requests.append(.call(uri: s, action: .admin, token: [], body: []))
+            requests.append(.requestCapability(uri: s, actions: ActionSet([.read, .delete]), reason: s))
+            requests.append(.subscribe(uri: s, token: Array(repeating: 7, count: 185)))
+        }
+        for (i, r) in requests.enumerated() {
+            let id = UInt32(i) &* 2_654_435_761
+            #expect(RequestEncoder.encode(id: id, r) == CapsuleFrame.request(id: id, r).encoded(), "\(r)")
+        }
+    }
+
     @Test func hostCallStatusesMatchTheGuestSDK() {
         // ElastosGuest treats anything above −10 as an error status and −n ≤ −10 as "need n
         // bytes"; the host's statuses must stay inside that band.

@@ -182,6 +182,7 @@ func runCapsuleBlocking(_ capsule: String, _ options: [String], args: [String], 
         #expect(!r.stdout.contains("OPENED"))
         #expect(r.lines.filter { $0.hasPrefix("read-outside: ") && $0.contains("refused") }.count == 7)
         #expect(r.audit.filter { $0.contains("lies outside the preopened directories") }.count == 4)
+        #expect(r.audit.filter { $0.contains("is not an open directory of the capsule's") }.count == 3, "\(r.audit)")
     }
 
     @Test func writesToAReadOnlyPreopenAreRefused() async throws {
