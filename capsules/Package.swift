@@ -63,5 +63,5 @@ func capsule(_ name: String) -> Target {
 let package = Package(
     name: "elastos-capsules",
     dependencies: [.package(name: "elastos", path: "..")],
-    targets: [capsule("hello"), capsule("intruder"), capsule("bench")]
+    targets: [capsule("hello"), capsule("intruder"), capsule("bench"), capsule("caller")]
 )

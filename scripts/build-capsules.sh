@@ -27,7 +27,7 @@ export ELASTOS_SWIFT_TOOLCHAIN
 export ELASTOS_EMBEDDED_WASM=1
 
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(hello intruder bench)
+[ ${#names[@]} -gt 0 ] || names=(hello intruder bench caller)
 # (No build-manifest caching: SwiftPM would not notice new source files in the root package.)
 build=(swift build --package-path capsules --triple wasm32-unknown-none-wasm -c release --disable-build-manifest-caching)
 for name in "${names[@]}"; do

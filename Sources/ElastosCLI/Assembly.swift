@@ -58,7 +58,8 @@ struct StoreResolver: CapsuleResolver {
                 publisher: installed.publisher.description, trust: try store.trustLevel(of: installed.publisher),
                 type: manifest.type.rawValue, directory: directory, entrypoint: manifest.entrypoint, declared: declared,
                 memoryLimitBytes: manifest.limits.memoryMB << 20, cpuMillis: UInt64(manifest.limits.cpuMillis),
-                wallMillis: UInt64(manifest.limits.wallMillis), maxFuel: manifest.limits.maxFuel.map { UInt64($0) })
+                wallMillis: UInt64(manifest.limits.wallMillis), maxFuel: manifest.limits.maxFuel.map { UInt64($0) },
+                role: manifest.role.rawValue)
         } catch let e as CLIError {
             throw e
         } catch {

@@ -48,7 +48,9 @@ struct RunCommand: ParsableCommand {
             FileHandle.standardError.write(Data("warning: \(capsule.name) is signed by \(capsule.publisher), who is not on your trust list; nothing will be granted to it\n".utf8))
         }
         let session: Session
-        do { session = try runtime.launch(capsule, args: args, stdio: .inherited, policy: DeclaredCapabilityPolicy(allowDeclared: allowDeclared)) } catch {
+        let policy = ShellPolicy.forLaunch(of: capsule, node: runtime.node, allowDeclared: allowDeclared,
+                                           terminalInput: 0, terminalOutput: isatty(2) == 1 ? 2 : 1)
+        do { session = try runtime.launch(capsule, args: args, stdio: .inherited, policy: policy) } catch {
             throw CLIError(error.description)
         }
         let state = runtime.wait(session.id)

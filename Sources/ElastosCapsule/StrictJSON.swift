@@ -7,7 +7,7 @@
 // zeros, control characters in strings, nesting past a depth limit and trailing bytes.
 
 /// A parsed JSON value.
-enum JSONValue: Sendable {
+package enum JSONValue: Sendable {
     case null
     case bool(Bool)
     /// The number as written (the grammar is already checked).
@@ -18,7 +18,7 @@ enum JSONValue: Sendable {
     case object([(key: String, value: JSONValue)])
 
     /// The JSON type's name, for error messages.
-    var typeName: String {
+    package var typeName: String {
         switch self {
         case .null: "null"
         case .bool: "a boolean"
@@ -30,7 +30,7 @@ enum JSONValue: Sendable {
     }
 
     /// The value as an integer if it is written as one (no fraction, no exponent) and fits.
-    var integer: Int64? {
+    package var integer: Int64? {
         guard case .number(let text) = self else { return nil }
         guard !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else { return nil }
         return Int64(text)
@@ -38,19 +38,19 @@ enum JSONValue: Sendable {
 }
 
 /// Where and why a JSON text was refused.
-struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertible {
+package struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Byte offset of the problem.
-    let offset: Int
-    let reason: String
+    package let offset: Int
+    package let reason: String
 
-    var description: String { "\(reason) at byte \(offset)" }
+    package var description: String { "\(reason) at byte \(offset)" }
 }
 
-enum StrictJSON {
+package enum StrictJSON {
     /// Nesting limit for arrays and objects.
     static let maxDepth = 32
 
-    static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
+    package static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
         var parser = Parser(bytes: bytes)
         parser.skipWhitespace()
         let value = try parser.value(depth: 0)
@@ -61,7 +61,7 @@ enum StrictJSON {
 
     /// `s` as a JSON string literal, escaping only what must be escaped (plus DEL): the form
     /// every canonical text this module writes uses.
-    static func quote(_ s: String) -> String {
+    package static func quote(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
             switch scalar {

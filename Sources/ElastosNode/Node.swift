@@ -27,6 +27,8 @@ public final class Node: Sendable {
     public let audit: AuditLog
     public let verifier: CapabilityVerifier
     public let issuer: TokenIssuer
+    /// The root tokens this node issued, for `elastos grants`.
+    public let grants: GrantLog
     /// True if this open created the node key (first run).
     public let keyCreated: Bool
 
@@ -47,6 +49,7 @@ public final class Node: Sendable {
         }
         verifier = CapabilityVerifier(runtimeKey: key.publicKey, ledger: ledger, audit: audit, clock: clock)
         issuer = TokenIssuer(key: key)
+        grants = GrantLog(path: home.capabilityDirectory + "/grants.log", now: clock())
         if loaded.created {
             audit.record(AuditEvent(event: "node.key.created", subject: key.publicKey.did.description, decision: .info,
                                     reason: "new node identity created at \(home.keyFile)"))
@@ -54,14 +57,23 @@ public final class Node: Sendable {
     }
 
     public var did: DIDKey { key.publicKey.did }
+
+    /// Issued tokens still in force: not expired, not revoked, not from an old epoch, not used up.
+    public func liveGrants(now: UInt64 = Node.systemClock()) -> [GrantRecord] {
+        grants.all.filter { g in
+            (g.expiry.map { $0 > now } ?? true) && g.epoch == ledger.epoch && !ledger.isRevoked(g.id)
+                && (g.maxUses.map { ledger.uses(of: g.id) < $0 } ?? true)
+        }
+    }
     public var peerID: PeerID { PeerID(publicKey: key.publicKey) }
 
     /// Issues a root token and audits it.
-    public func issue(_ grant: Grant, now: UInt64 = Node.systemClock()) throws(IssuanceError) -> CapabilityToken {
+    public func issue(_ grant: Grant, now: UInt64 = Node.systemClock(), reason: String = "issued by operator") throws(IssuanceError) -> CapabilityToken {
         let token = try issuer.issue(grant, epoch: ledger.epoch, now: now)
+        grants.append(token)
         audit.record(AuditEvent(event: "token.issued", subject: grant.holder, resource: grant.resource.text,
                                 action: grant.actions.description, decision: .info,
-                                reason: "issued by operator", token: token.id.description))
+                                reason: reason, token: token.id.description))
         return token
     }
 

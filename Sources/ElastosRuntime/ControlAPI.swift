@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ElastosCore
 public import ElastosNode
 import Foundation
 
@@ -16,6 +17,8 @@ public protocol CapsuleResolver: Sendable {
 ///   {"op":"status"}                   → {"ok":true,"did":…,"pid":…,"sessions":N}
 ///   {"op":"ps"}                       → {"ok":true,"sessions":[{id,capsule,version,cid,trust,substrate,state,started}]}
 ///   {"op":"stop","id":…}              → {"ok":true} | {"ok":false,"error":…}
+///   {"op":"grants"}                   → {"ok":true,"grants":[{id,holder,resource,actions,issued,expiry?,max_uses?}]}
+///   {"op":"revoke","id":…}            → {"ok":true} | {"ok":false,"error":…}
 ///   {"op":"run","target":…,"args":[…],"allow_declared":bool,"dev":bool} with the client's stdin, stdout
 ///   and stderr attached (SCM_RIGHTS) → {"ok":true,"session":…} then, when it ends,
 ///   {"ok":true,"ended":…,"code":N}. If the client goes away the session is stopped.
@@ -73,6 +76,21 @@ public final class ControlServer: Sendable {
             try? conn.sendLine(Self.json(ok ? ["ok": true] : ["ok": false, "error": "no running session \(id)"]))
         case "run":
             run(req, fds: fds, conn: conn)
+        case "grants":
+            let list: [[String: Any]] = runtime.node.liveGrants().map(Self.grantJSON)
+            try? conn.sendLine(Self.json(["ok": true, "grants": list]))
+        case "revoke":
+            guard let id = (req["id"] as? String).flatMap(TokenID.init(hex:)) else {
+                try? conn.sendLine(Self.json(["ok": false, "error": "revoke needs a token id (32 hex digits)"]))
+                return
+            }
+            let expiry = runtime.node.grants.all.first { $0.id == id }?.expiry
+            do {
+                try runtime.node.revoke(id, expiry: expiry, reason: "revoked by the operator ('elastos grants --revoke')")
+                try? conn.sendLine(Self.json(["ok": true]))
+            } catch {
+                try? conn.sendLine(Self.json(["ok": false, "error": "cannot revoke: \(error)"]))
+            }
         default:
             try? conn.sendLine(Self.json(["ok": false, "error": "unknown op \(op)"]))
         }
@@ -90,7 +108,8 @@ public final class ControlServer: Sendable {
         do {
             let capsule = try resolver.resolve(target, dev: dev)
             let session = try runtime.launch(capsule, args: args, stdio: StdioDescriptors(input: fds[0], output: fds[1], error: fds[2]),
-                                             policy: DeclaredCapabilityPolicy(allowDeclared: allow))
+                                             policy: ShellPolicy.forLaunch(of: capsule, node: runtime.node, allowDeclared: allow,
+                                                                           terminalInput: fds[0], terminalOutput: isatty(fds[2]) == 1 ? fds[2] : fds[1]))
             try? conn.sendLine(Self.json(["ok": true, "session": session.id, "trust": capsule.trust.rawValue]))
             // A client that goes away (Ctrl-C) takes its session with it.
             let watcher = Thread { [runtime] in
@@ -115,6 +134,18 @@ public final class ControlServer: Sendable {
         case .failed, .stopped: 1
         }
     }
+
+    /// A grant as the control API and `elastos grants --json` show it.
+    public static func grantJSON(_ g: GrantRecord) -> [String: Any] {
+        var o: [String: Any] = ["id": g.id.description, "holder": g.holder, "resource": g.resource, "actions": g.actions,
+                                "issued": Int(g.issuedAt)]
+        if let e = g.expiry { o["expiry"] = Int(e) }
+        if let u = g.maxUses { o["max_uses"] = Int(u) }
+        return o
+    }
+
+    /// One JSON object on one line, keys sorted.
+    public static func jsonLine(_ object: [String: Any]) -> String { json(object) }
 
     static func json(_ object: [String: Any]) -> String {
         guard let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "{}" }

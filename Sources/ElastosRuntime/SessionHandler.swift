@@ -130,7 +130,7 @@ public final class SessionHandler: Sendable {
             let now = Node.systemClock()
             let grant = Grant(holder: session.principal, resource: pattern, actions: actions, expiry: now + expiresIn, maxUses: maxUses)
             do {
-                let token = try node.issue(grant, now: now)
+                let token = try node.issue(grant, now: now, reason: "granted by the shell on request")
                 audit("capability.granted", resource: pattern.text, action: actions.description, decision: .allow,
                       reason: "policy granted: \(reason)", token: token.id.description)
                 return .reply(body: token.encoded)

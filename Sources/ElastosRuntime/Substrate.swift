@@ -18,14 +18,18 @@ public struct LaunchableCapsule: Sendable {
     public var cpuMillis: UInt64?
     public var wallMillis: UInt64?
     public var maxFuel: UInt64?
+    /// The manifest's role (`app`, `provider`, `shell`, `agent`, `viewer`): agents and providers
+    /// are never prompted for.
+    public var role: String
 
     public init(name: String, version: String, cid: String, publisher: String, trust: TrustLevel, type: String,
                 directory: String, entrypoint: String, declared: [DeclaredCapability], memoryLimitBytes: Int,
-                cpuMillis: UInt64?, wallMillis: UInt64?, maxFuel: UInt64? = nil) {
+                cpuMillis: UInt64?, wallMillis: UInt64?, maxFuel: UInt64? = nil, role: String = "app") {
         self.name = name; self.version = version; self.cid = cid; self.publisher = publisher; self.trust = trust
         self.type = type; self.directory = directory; self.entrypoint = entrypoint; self.declared = declared
         self.memoryLimitBytes = memoryLimitBytes; self.cpuMillis = cpuMillis; self.wallMillis = wallMillis
         self.maxFuel = maxFuel
+        self.role = role
     }
 }
 
