@@ -10,14 +10,20 @@ enum Assembly {
 
     static func substrates() -> [any Substrate] { [WasmSubstrate()] }
 
-    static func router() throws -> ProviderRouter {
-        do { return try ProviderRouter([("elastos://runtime/echo", EchoProvider())]) } catch {
+    static func router(node: Node) throws -> ProviderRouter {
+        do {
+            return try ProviderRouter([
+                ("elastos://runtime/echo", EchoProvider()),
+                ("elastos://did", DIDProvider(key: node.key)),
+            ])
+        } catch {
             throw CLIError("internal: bad provider route: \(error)")
         }
     }
 
     static func runtime(home: HomeOption) throws -> RuntimeNode {
-        RuntimeNode(node: try home.openNode(), substrates: substrates(), router: try router())
+        let node = try home.openNode()
+        return RuntimeNode(node: node, substrates: substrates(), router: try router(node: node))
     }
 
     static func resolver(runtime: RuntimeNode) -> any CapsuleResolver {

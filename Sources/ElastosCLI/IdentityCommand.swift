@@ -14,19 +14,28 @@ struct IdentityCommand: ParsableCommand {
     )
 
     @Flag(help: "Print JSON instead of text.") var json = false
+    @Flag(help: "Print this node's DID document (did:key, with the derived X25519 key agreement key).") var document = false
+    @Option(help: ArgumentHelp("Print the DID document of this did:key instead (nothing is fetched).", valueName: "did"))
+    var resolve: String?
     @OptionGroup var home: HomeOption
 
     func run() throws {
+        if let resolve {
+            do { print(try DIDKey(resolve).document) } catch { throw CLIError("\(resolve): \(error)") }
+            return
+        }
         let nodeHome = home.resolved
         let loaded: (key: SigningKey, created: Bool)
         do { loaded = try NodeKeyStore.loadOrCreate(in: nodeHome) } catch { throw CLIError(error.description) }
         if loaded.created { recordKeyCreation(home: nodeHome, key: loaded.key) }
         let pub = loaded.key.publicKey
         let peer = PeerID(publicKey: pub)
+        if document { print(pub.did.document); return }
         if json {
             let fields: [(String, String)] = [
                 ("did", pub.did.description), ("peer_id", peer.description),
                 ("peer_id_cid", peer.cid.string(in: .base36Lower)), ("public_key", Hex.encode(pub.bytes)),
+                ("key_agreement", pub.did.keyAgreementMultibase ?? ""),
                 ("key_file", nodeHome.keyFile), ("home", nodeHome.path),
             ]
             print(JSONOutput.object(fields))
@@ -34,6 +43,7 @@ struct IdentityCommand: ParsableCommand {
             print("DID:        \(pub.did)")
             print("PeerID:     \(peer)")
             print("Public key: \(Hex.encode(pub.bytes)) (Ed25519)")
+            if let ka = pub.did.keyAgreementMultibase { print("Key agreement: \(ka) (X25519, derived)") }
             print("Key file:   \(nodeHome.keyFile)")
         }
     }

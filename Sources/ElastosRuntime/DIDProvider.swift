@@ -1,0 +1,68 @@
+public import ElastosCore
+import Foundation
+
+/// `elastos://did/…`: this node's DID document, did:key resolution, and signatures by the node's
+/// identity key for capsules that hold the capability — the private key never leaves the
+/// runtime. Resources (docs/DID.md):
+///
+///   read    elastos://did/self            → this node's DID document (JSON)
+///   read    elastos://did/resolve         body: a did:key → its DID document
+///   execute elastos://did/self/sign       body: message → 64-byte Ed25519 signature
+///   read    elastos://did/verify          body: {"did","capsule","message","signature"} (base64) → {"valid":bool}
+///
+/// Signatures are made in their own domain over the requesting capsule's name and the message,
+/// so a capsule can never obtain a signature that reads as a capability token, a capsule
+/// signature or another capsule's statement.
+public struct DIDProvider: Provider {
+    public static let signingDomain = SigningDomain("elastos.did.capsule-signature.v1")
+    public static let maxMessage = 64 << 10
+    let key: SigningKey
+
+    public init(key: SigningKey) { self.key = key }
+    public var name: String { "did" }
+
+    public func classification(of resource: ResourceURI) -> Classification { .public }
+
+    public func handle(_ call: ProviderCall) -> ProviderResult {
+        let path = call.resource.segments
+        switch (call.action, path) {
+        case (.read, ["self"]):
+            return .ok(Array(key.publicKey.did.document.utf8))
+        case (.read, ["resolve"]):
+            let text = String(decoding: call.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            do { return .ok(Array(try DIDKey(text).document.utf8)) } catch {
+                return .failed(code: .providerFailed, message: "cannot resolve '\(text.prefix(120))': \(error)")
+            }
+        case (.execute, ["self", "sign"]):
+            guard call.body.count <= Self.maxMessage else {
+                return .failed(code: .providerFailed, message: "a message to sign may be at most \(Self.maxMessage) bytes")
+            }
+            return .ok(key.sign(Self.statement(capsule: call.session.capsule, message: call.body), in: Self.signingDomain))
+        case (.read, ["verify"]):
+            return verify(call.body)
+        default:
+            return .failed(code: .noProvider, message: "elastos://did has no \(call.action) on \(call.resource.text) (see docs/DID.md)")
+        }
+    }
+
+    /// What is signed for `capsule`: its name, length-prefixed, then the message.
+    public static func statement(capsule: String, message: [UInt8]) -> [UInt8] {
+        let name = Array(capsule.utf8)
+        return [UInt8(name.count >> 8), UInt8(name.count & 0xFF)] + name + message
+    }
+
+    private func verify(_ body: [UInt8]) -> ProviderResult {
+        guard let o = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+              let didText = o["did"] as? String, let capsule = o["capsule"] as? String,
+              let message = (o["message"] as? String).flatMap({ Data(base64Encoded: $0) }),
+              let signature = (o["signature"] as? String).flatMap({ Data(base64Encoded: $0) })
+        else {
+            return .failed(code: .providerFailed, message: "verify takes {\"did\",\"capsule\",\"message\",\"signature\"} with base64 message and signature")
+        }
+        let did: DIDKey
+        do { did = try DIDKey(didText) } catch { return .failed(code: .providerFailed, message: "\(error)") }
+        let valid = did.publicKey.isValidSignature(Array(signature), for: Self.statement(capsule: capsule, message: Array(message)),
+                                                   in: Self.signingDomain)
+        return .ok(Array("{\"valid\":\(valid)}".utf8))
+    }
+}
