@@ -2,6 +2,7 @@ import ElastosCapsule
 import ElastosCore
 import ElastosNode
 import ElastosRuntime
+import ElastosStorage
 import Foundation
 
 /// Builds the runtime the commands use: its substrates, providers and capsule resolver.
@@ -10,14 +11,23 @@ enum Assembly {
 
     static func substrates() -> [any Substrate] { [WasmSubstrate()] }
 
-    static func router() throws -> ProviderRouter {
-        do { return try ProviderRouter([("elastos://runtime/echo", EchoProvider())]) } catch {
+    /// Every provider, at its prefix. Storage lives in the node home (`<home>/storage`).
+    static func router(home: NodeHome) throws -> ProviderRouter {
+        let store: EncryptedStore
+        do { store = try EncryptedStore(home: home) } catch { throw CLIError(error.description) }
+        do {
+            return try ProviderRouter([
+                ("elastos://runtime/echo", EchoProvider()),
+                (StorageProvider.prefix, StorageProvider(store: store)),
+            ])
+        } catch {
             throw CLIError("internal: bad provider route: \(error)")
         }
     }
 
     static func runtime(home: HomeOption) throws -> RuntimeNode {
-        RuntimeNode(node: try home.openNode(), substrates: substrates(), router: try router())
+        let node = try home.openNode()
+        return RuntimeNode(node: node, substrates: substrates(), router: try router(home: home.resolved))
     }
 
     static func resolver(runtime: RuntimeNode) -> any CapsuleResolver {

@@ -15,7 +15,7 @@ public struct ElastosCommand: ParsableCommand {
             (~/.local/share/elastos). The node key is created there on first run.
             """,
         subcommands: [IdentityCommand.self, TokenCommand.self, AuditCommand.self, CapsuleCommand.self,
-                      RunCommand.self, PsCommand.self, StopCommand.self, NodeCommand.self]
+                      RunCommand.self, PsCommand.self, StopCommand.self, NodeCommand.self, StorageCommand.self]
     )
 
     @Flag(name: .long, help: "Print the version and this node's DID (creating the node key on first run).")

@@ -21,18 +21,18 @@ public struct FileError: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 /// Durable file writes: a crash leaves either the old or the new content, never a mix.
-enum FileIO {
+package enum FileIO {
     /// Writes `bytes` to `path` atomically: a temp file in the same directory created with
     /// `mode`, fsync, rename over the target, fsync of the directory.
-    static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600, replace: Bool = true) throws(FileError) {
+    package static func writeAtomically(_ bytes: [UInt8], to path: String, mode: UInt32 = 0o600, replace: Bool = true) throws(FileError) {
         let dir = (path as NSString).deletingLastPathComponent
         let tmp = dir + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode))
         guard fd >= 0 else { throw FileError("create", tmp) }
         var ok = false
         defer { if !ok { unlink(tmp) } }
         // The umask may have narrowed it; make the mode exact.
-        guard fchmod(fd, mode) == 0 else { let e = FileError("chmod", tmp); close(fd); throw e }
+        guard fchmod(fd, mode_t(mode)) == 0 else { let e = FileError("chmod", tmp); close(fd); throw e }
         do throws(FileError) { try writeAll(fd, bytes, path: tmp) } catch { close(fd); throw error }
         guard fsync(fd) == 0 else { let e = FileError("fsync", tmp); close(fd); throw e }
         close(fd)
@@ -47,7 +47,7 @@ enum FileIO {
         try syncDirectory(dir)
     }
 
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(FileError) {
+    package static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(FileError) {
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -59,7 +59,7 @@ enum FileIO {
         }
     }
 
-    static func syncDirectory(_ dir: String) throws(FileError) {
+    package static func syncDirectory(_ dir: String) throws(FileError) {
         let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw FileError("open directory", dir) }
         defer { close(fd) }
@@ -67,7 +67,7 @@ enum FileIO {
     }
 
     /// Reads a whole file, or nil if it does not exist.
-    static func read(_ path: String, limit: Int = 64 << 20) throws(FileError) -> [UInt8]? {
+    package static func read(_ path: String, limit: Int = 64 << 20) throws(FileError) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { return nil }
@@ -90,7 +90,7 @@ enum FileIO {
     }
 
     /// Creates a directory (and parents) with mode 0700 if missing.
-    static func makeDirectory(_ path: String) throws(FileError) {
+    package static func makeDirectory(_ path: String) throws(FileError) {
         var st = stat()
         if stat(path, &st) == 0 {
             guard st.st_mode & S_IFMT == S_IFDIR else { throw FileError("use as a directory", path, code: ENOTDIR) }
@@ -102,7 +102,7 @@ enum FileIO {
     }
 
     /// An exclusive advisory lock held for the life of the returned descriptor.
-    static func lockExclusively(_ path: String) throws(FileError) -> Int32 {
+    package static func lockExclusively(_ path: String) throws(FileError) -> Int32 {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw FileError("open lock", path) }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
