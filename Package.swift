@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "ElastosGuest", targets: ["ElastosGuest"]),
         .library(name: "ElastosCore", targets: ["ElastosCore"]),
         .library(name: "ElastosNode", targets: ["ElastosNode"]),
+        .library(name: "ElastosStorage", targets: ["ElastosStorage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
@@ -54,11 +55,19 @@ let package = Package(
             dependencies: ["ElastosCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
+        // The encrypted store behind localhost://storage/: AES-256-GCM objects, an authenticated
+        // per-namespace index, crash-safe write ordering. Knows nothing of the runtime, so it can
+        // move into a provider capsule unchanged (docs/STORAGE.md).
+        .target(
+            name: "ElastosStorage",
+            dependencies: ["ElastosNode", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         // The node core: sessions, the URI router and providers, the per-session request
         // handler that runs every call through the checks and the audit log.
         .target(
             name: "ElastosRuntime",
-            dependencies: ["ElastosCore", "ElastosNode", "ElastosCapsule", "ElastosWasm"],
+            dependencies: ["ElastosCore", "ElastosNode", "ElastosCapsule", "ElastosWasm", "ElastosStorage"],
             swiftSettings: strict
         ),
         // Capsules: the capsule.json schema, deterministic packing into a kubo-compatible UnixFS
@@ -87,7 +96,7 @@ let package = Package(
         .target(
             name: "ElastosCLI",
             dependencies: [
-                "ElastosCore", "ElastosNode", "ElastosCapsule", "ElastosRuntime",
+                "ElastosCore", "ElastosNode", "ElastosCapsule", "ElastosRuntime", "ElastosStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -95,17 +104,18 @@ let package = Package(
         .executableTarget(name: "elastos", dependencies: ["ElastosCLI"], swiftSettings: strict),
         .executableTarget(
             name: "elastos-bench",
-            dependencies: ["ElastosCore", "ElastosNode", "ElastosWasm", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ElastosCore", "ElastosNode", "ElastosWasm", "ElastosStorage", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .testTarget(name: "ElastosCoreTests", dependencies: ["ElastosCore", "CapsuleWire"], resources: [.copy("Vectors")]),
         .testTarget(name: "ElastosNodeTests", dependencies: ["ElastosNode", "ElastosCore"]),
-        .testTarget(name: "ElastosRuntimeTests", dependencies: ["ElastosRuntime", "ElastosCapsule", "ElastosNode", "ElastosCore"]),
+        .testTarget(name: "ElastosStorageTests", dependencies: ["ElastosStorage", "ElastosNode"]),
+        .testTarget(name: "ElastosRuntimeTests", dependencies: ["ElastosRuntime", "ElastosStorage", "ElastosCapsule", "ElastosNode", "ElastosCore"]),
         .testTarget(name: "ElastosCapsuleTests", dependencies: ["ElastosCapsule", "ElastosNode", "ElastosCore"]),
         .testTarget(
             name: "ElastosWasmTests",
             dependencies: ["ElastosWasm", "ElastosGuest", "ElastosCore", .product(name: "WAT", package: "WasmKit")]
         ),
-        .testTarget(name: "ElastosCLITests", dependencies: ["ElastosCLI", "ElastosCapsule", "ElastosNode", "ElastosCore", "elastos"]),
+        .testTarget(name: "ElastosCLITests", dependencies: ["ElastosCLI", "ElastosStorage", "ElastosCapsule", "ElastosNode", "ElastosCore", "elastos"]),
     ]
 )

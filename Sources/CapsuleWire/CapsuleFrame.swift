@@ -70,6 +70,10 @@ public enum CapsuleErrorCode: UInt16, Sendable, CaseIterable, CustomStringConver
     case timedOut = 15
     case capabilityRefused = 16
     case unknownSubscription = 17
+    case notFound = 18
+    case integrityFailed = 19
+    case invalidRequest = 20
+    case conflict = 21
     case internalError = 99
 
     public var description: String {
@@ -87,6 +91,10 @@ public enum CapsuleErrorCode: UInt16, Sendable, CaseIterable, CustomStringConver
         case .timedOut: "timed_out"
         case .capabilityRefused: "capability_refused"
         case .unknownSubscription: "unknown_subscription"
+        case .notFound: "not_found"
+        case .integrityFailed: "integrity_failed"
+        case .invalidRequest: "invalid_request"
+        case .conflict: "conflict"
         case .internalError: "internal_error"
         }
     }

@@ -2,6 +2,7 @@ import ElastosCapsule
 import ElastosCore
 import ElastosNode
 import ElastosRuntime
+import ElastosStorage
 import Foundation
 
 /// Builds the runtime the commands use: its substrates, providers and capsule resolver.
@@ -10,11 +11,15 @@ enum Assembly {
 
     static func substrates() -> [any Substrate] { [WasmSubstrate()] }
 
+    /// Every provider, at its prefix. Storage lives in the node home (`<home>/storage`).
     static func router(node: Node) throws -> ProviderRouter {
+        let store: EncryptedStore
+        do { store = try EncryptedStore(home: node.home) } catch { throw CLIError(error.description) }
         do {
             return try ProviderRouter([
                 ("elastos://runtime/echo", EchoProvider()),
                 ("elastos://did", DIDProvider(key: node.key)),
+                (StorageProvider.prefix, StorageProvider(store: store)),
             ])
         } catch {
             throw CLIError("internal: bad provider route: \(error)")

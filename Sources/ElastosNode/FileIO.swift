@@ -24,15 +24,15 @@ public struct FileError: Error, Equatable, Sendable, CustomStringConvertible {
 package enum FileIO {
     /// Writes `bytes` to `path` atomically: a temp file in the same directory created with
     /// `mode`, fsync, rename over the target, fsync of the directory.
-    package static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600, replace: Bool = true) throws(FileError) {
+    package static func writeAtomically(_ bytes: [UInt8], to path: String, mode: UInt32 = 0o600, replace: Bool = true) throws(FileError) {
         let dir = (path as NSString).deletingLastPathComponent
         let tmp = dir + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode))
         guard fd >= 0 else { throw FileError("create", tmp) }
         var ok = false
         defer { if !ok { unlink(tmp) } }
         // The umask may have narrowed it; make the mode exact.
-        guard fchmod(fd, mode) == 0 else { let e = FileError("chmod", tmp); close(fd); throw e }
+        guard fchmod(fd, mode_t(mode)) == 0 else { let e = FileError("chmod", tmp); close(fd); throw e }
         do throws(FileError) { try writeAll(fd, bytes, path: tmp) } catch { close(fd); throw error }
         guard fsync(fd) == 0 else { let e = FileError("fsync", tmp); close(fd); throw e }
         close(fd)

@@ -6,6 +6,10 @@ public struct ProviderCall: Sendable {
     public let resource: ResourceURI
     public let action: Action
     public let body: [UInt8]
+
+    public init(session: Session, resource: ResourceURI, action: Action, body: [UInt8]) {
+        self.session = session; self.resource = resource; self.action = action; self.body = body
+    }
 }
 
 /// What a provider answers.
