@@ -95,12 +95,12 @@ let package = Package(
         .executableTarget(name: "elastos", dependencies: ["ElastosCLI"], swiftSettings: strict),
         .executableTarget(
             name: "elastos-bench",
-            dependencies: ["ElastosCore", "ElastosNode", "ElastosWasm", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ElastosCore", "ElastosNode", "ElastosWasm", "ElastosRuntime", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .testTarget(name: "ElastosCoreTests", dependencies: ["ElastosCore", "CapsuleWire"], resources: [.copy("Vectors")]),
         .testTarget(name: "ElastosNodeTests", dependencies: ["ElastosNode", "ElastosCore"]),
-        .testTarget(name: "ElastosRuntimeTests", dependencies: ["ElastosRuntime", "ElastosCapsule", "ElastosNode", "ElastosCore"]),
+        .testTarget(name: "ElastosRuntimeTests", dependencies: ["ElastosRuntime", "ElastosCapsule", "ElastosNode", "ElastosCore", "ElastosWasm", "CapsuleWire"]),
         .testTarget(name: "ElastosCapsuleTests", dependencies: ["ElastosCapsule", "ElastosNode", "ElastosCore"]),
         .testTarget(
             name: "ElastosWasmTests",

@@ -8,7 +8,7 @@ import Foundation
 enum Assembly {
     static var substrateNames: [String] { substrates().map(\.name) }
 
-    static func substrates() -> [any Substrate] { [WasmSubstrate()] }
+    static func substrates() -> [any Substrate] { [WasmSubstrate(), NativeSubstrate()] }
 
     static func router() throws -> ProviderRouter {
         do { return try ProviderRouter([("elastos://runtime/echo", EchoProvider())]) } catch {

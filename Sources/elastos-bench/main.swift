@@ -6,7 +6,8 @@
 // Figures: (1) raw Ed25519 verifications/s, the baseline; (2) cold token validation, each token
 // new to the verifier, as a cost ratio to (1); (3) warm validation (cache hit), with a discarding
 // and with a real audit sink; (4) issuance; (5) batched audit appends; (6) validation of a
-// use-limited token, whose every use is an fsynced ledger append.
+// use-limited token, whose every use is an fsynced ledger append; (7) the WASM substrate;
+// (8) the native substrate's spawn → first reply against a plain fork+exec.
 
 import ElastosCore
 import ElastosNode
@@ -17,7 +18,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
     print("""
         usage: elastos-bench [--quick] [--only SECTIONS]
           --quick          fewer, shorter rounds (CI smoke runs, < 20 s)
-          --only SECTIONS  comma-separated subset of cold,warm,warm-audit,issue,audit,uses,wasm (for profiling;
+          --only SECTIONS  comma-separated subset of cold,warm,warm-audit,issue,audit,uses,wasm,native (for profiling;
                            the raw Ed25519 baseline always runs)
         """)
     exit(0)
@@ -100,6 +101,7 @@ struct Bench {
         if wants("audit") { auditAppends(&rows, base: raw) }
         if wants("uses") { useLimited(&rows, base: raw, scratch: scratch) }
         if wants("wasm") { wasm(&rows) }  // WasmBench.swift
+        if wants("native") { native(&rows) }  // NativeBench.swift
         summary(rows)
     }
 
