@@ -139,10 +139,13 @@ case "fds":
     list("/proc/self/fd")
 case "alloc":
     let megabytes = args.count > 2 ? Int(args[2]) ?? 1 : 1
-    if let p = malloc(megabytes << 20) {
-        memset(p, 1, megabytes << 20)
+    // mmap, not malloc: the optimiser may drop a malloc whose memory is only memset and freed.
+    let size = megabytes << 20
+    let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    if let p, p != MAP_FAILED {
+        memset(p, 1, size)
         say("alloc \(megabytes) MiB: ok")
-        free(p)
+        munmap(p, size)
     } else {
         say("alloc \(megabytes) MiB: refused (\(errorText()))")
     }
