@@ -104,13 +104,13 @@ let package = Package(
         .executableTarget(name: "elastos", dependencies: ["ElastosCLI"], swiftSettings: strict),
         .executableTarget(
             name: "elastos-bench",
-            dependencies: ["ElastosCore", "ElastosNode", "ElastosWasm", "ElastosStorage", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ElastosCore", "ElastosNode", "ElastosWasm", "ElastosStorage", "ElastosRuntime", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .testTarget(name: "ElastosCoreTests", dependencies: ["ElastosCore", "CapsuleWire"], resources: [.copy("Vectors")]),
         .testTarget(name: "ElastosNodeTests", dependencies: ["ElastosNode", "ElastosCore"]),
         .testTarget(name: "ElastosStorageTests", dependencies: ["ElastosStorage", "ElastosNode"]),
-        .testTarget(name: "ElastosRuntimeTests", dependencies: ["ElastosRuntime", "ElastosStorage", "ElastosCapsule", "ElastosNode", "ElastosCore"]),
+        .testTarget(name: "ElastosRuntimeTests", dependencies: ["ElastosRuntime", "ElastosStorage", "ElastosCapsule", "ElastosNode", "ElastosCore", "ElastosWasm", "CapsuleWire"]),
         .testTarget(name: "ElastosCapsuleTests", dependencies: ["ElastosCapsule", "ElastosNode", "ElastosCore"]),
         .testTarget(
             name: "ElastosWasmTests",

@@ -6,6 +6,13 @@
 // (the variable makes the root package compile CapsuleWire and ElastosGuest as Embedded Swift
 // too). Sources are in Sources/<name>; each capsule's directory, <name>/, holds what ships:
 // capsule.json and the <name>.wasm the script copies there.
+//
+// The same sources also build as ordinary Swift for native capsules (scripts/build-native-capsules.sh):
+//
+//   ELASTOS_NATIVE_CAPSULES=1 swift build --package-path capsules -c release --static-swift-stdlib \
+//       --scratch-path capsules/.build-native
+//
+// which drops the Embedded and wasm settings and adds the native-only capsules (probe-native).
 import Foundation
 import PackageDescription
 
@@ -53,15 +60,18 @@ let link: [LinkerSetting] = [.unsafeFlags([
     "-Xlinker", "--strip-debug",
 ])]
 
+let native = Context.environment["ELASTOS_NATIVE_CAPSULES"] == "1"
+
 func capsule(_ name: String) -> Target {
     .executableTarget(
         name: name,
         dependencies: [.product(name: "ElastosGuest", package: "elastos"), .product(name: "CapsuleWire", package: "elastos")],
-        swiftSettings: embedded, linkerSettings: link)
+        swiftSettings: native ? [] : embedded, linkerSettings: native ? [] : link)
 }
 
 let package = Package(
     name: "elastos-capsules",
     dependencies: [.package(name: "elastos", path: "..")],
-    targets: [capsule("hello"), capsule("intruder"), capsule("bench"), capsule("caller")]
+    // probe-native uses Glibc (sockets, files, ptrace): a native capsule only.
+    targets: [capsule("hello"), capsule("intruder"), capsule("bench"), capsule("caller")] + (native ? [capsule("probe-native")] : [])
 )

@@ -11,5 +11,7 @@ fi
 export ELASTOS_TEST_PYTHON="$VENV/bin/python"
 # The WASM capsules the tests run (Embedded Swift guests; installs wasi-libc if missing).
 scripts/build-capsules.sh
+# The native capsules (ordinary Swift, static Swift runtime) that the native-substrate tests run.
+scripts/build-native-capsules.sh
 swift build --build-tests
 swift test --skip-build "$@"

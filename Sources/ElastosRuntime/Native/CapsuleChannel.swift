@@ -1,0 +1,114 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+public import CapsuleWire
+public import ElastosWasm
+import Foundation
+import Synchronization
+
+/// The runtime's end of a native capsule's connection (docs/CAPSULE-PROTOCOL.md, frames over a
+/// stream socket): one reader thread decodes frames, hands requests to the handler and writes
+/// the replies; events are pushed down the same socket from any thread.
+///
+/// Outside bytes never crash it: a malformed frame within the size limit gets an `error` reply
+/// and is skipped; a frame over the limit gets `frame_too_large` and ends the connection.
+public final class CapsuleChannel: Sendable {
+    /// The descriptor, -1 once closed; every use of it happens under this lock, so a closed
+    /// number (which the kernel may hand out again) is never written to.
+    private let socket: Mutex<Int32>
+    private let handler: any CapsuleRequestHandler
+    public let maxFrameLength: Int
+
+    /// Takes ownership of `fd`, a connected stream socket.
+    public init(fd: Int32, handler: any CapsuleRequestHandler, maxFrameLength: Int = CapsuleFrame.defaultMaxLength) {
+        socket = Mutex(fd)
+        self.handler = handler
+        self.maxFrameLength = maxFrameLength
+    }
+
+    /// Starts the reader thread; it closes the socket when the capsule's end closes.
+    public func start(name: String) {
+        let thread = Thread { [self] in serve() }
+        thread.name = "capsule channel \(name)"
+        thread.start()
+    }
+
+    /// Wakes the reader (which then closes the socket): the capsule is gone.
+    public func shutdown() {
+        socket.withLock { fd in if fd >= 0 { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) } }
+    }
+
+    /// Queues an event (usually id 0) for the capsule. Dropped, returning false, if the
+    /// connection is closed, the frame is over the limit, or the capsule is not reading (its
+    /// socket buffer is full): a capsule that never reads cannot stall the runtime.
+    @discardableResult
+    public func push(_ message: RuntimeMessage, id: UInt32) -> Bool {
+        let frame = CapsuleFrame.runtime(id: id, message).encoded()
+        guard frame.count - 4 <= maxFrameLength else { return false }
+        return write(frame, onlyIfWritable: true)
+    }
+
+    private func serve() {
+        var decoder = FrameStreamDecoder(maxLength: maxFrameLength)
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        let fd = socket.withLock { $0 }
+        reading: while fd >= 0 {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            decoder.append(chunk[0..<n])
+            while true {
+                let item: FrameStreamDecoder.Item?
+                do { item = try decoder.next() } catch {
+                    // Over the limit: the stream cannot be resynchronised.
+                    handler.sandboxRefused(.malformedFrame(id: nil, error))
+                    reply(0, .error(code: error.code, message: error.description + "; closing the connection"))
+                    break reading
+                }
+                guard let item else { break }
+                switch item {
+                case .frame(.request(let id, let request)):
+                    reply(id, handler.handle(request, id: id))
+                case .frame(.runtime(let id, _)):
+                    let e = FrameError.unknownKind(0x81)
+                    handler.sandboxRefused(.malformedFrame(id: id, e))
+                    reply(id, .error(code: .unknownKind, message: "runtime frames go from the runtime to capsules, not the other way"))
+                case .malformed(let id, let error):
+                    handler.sandboxRefused(.malformedFrame(id: id, error))
+                    reply(id ?? 0, .error(code: error.code, message: error.description))
+                }
+            }
+        }
+        socket.withLock { fd in
+            if fd >= 0 { Glibc.close(fd); fd = -1 }
+        }
+    }
+
+    /// Sends a reply, replacing one over the frame limit by an error.
+    private func reply(_ id: UInt32, _ message: RuntimeMessage) {
+        var frame = CapsuleFrame.runtime(id: id, message).encoded()
+        if frame.count - 4 > maxFrameLength {
+            frame = CapsuleFrame.runtime(id: id, .error(
+                code: .frameTooLarge, message: "the reply of \(frame.count - 4) bytes is over the \(maxFrameLength)-byte frame limit")).encoded()
+        }
+        _ = write(frame, onlyIfWritable: false)
+    }
+
+    private func write(_ frame: [UInt8], onlyIfWritable: Bool) -> Bool {
+        socket.withLock { fd in
+            guard fd >= 0 else { return false }
+            if onlyIfWritable {
+                var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                guard poll(&p, 1, 0) == 1, p.revents & Int16(POLLOUT) != 0 else { return false }
+            }
+            var offset = 0
+            while offset < frame.count {
+                let n = frame[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
+    }
+}
