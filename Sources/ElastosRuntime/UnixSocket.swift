@@ -172,16 +172,24 @@ public final class UnixListener: @unchecked Sendable {
         self.path = path
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SocketError("socket") }
-        var addr = try sockaddrUn(path)
-        unlink(path)
+        // Bind and listen under a temporary name, then rename into place: a client that sees
+        // the path can connect at once (between bind and listen it would be refused and, e.g.,
+        // `elastos run` would fall back to running in-process).
+        let staging = path + ".\(getpid()).new"
+        let bindPath = (try? sockaddrUn(staging)) != nil ? staging : path
+        var addr = try sockaddrUn(bindPath)
+        unlink(bindPath)
         // Create the socket file 0600 from the start: no window where others could connect.
         let old = umask(0o177)
         let r = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         umask(old)
-        guard r == 0 else { let e = SocketError("bind \(path)"); Glibc.close(fd); throw e }
-        guard listen(fd, 16) == 0 else { let e = SocketError("listen"); Glibc.close(fd); throw e }
+        guard r == 0 else { let e = SocketError("bind \(bindPath)"); Glibc.close(fd); throw e }
+        guard listen(fd, 64) == 0 else { let e = SocketError("listen"); Glibc.close(fd); unlink(bindPath); throw e }
+        if bindPath != path, rename(bindPath, path) != 0 {
+            let e = SocketError("rename \(bindPath) into place"); Glibc.close(fd); unlink(bindPath); throw e
+        }
         self.fd = fd
     }
 
