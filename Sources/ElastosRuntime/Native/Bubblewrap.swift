@@ -78,19 +78,20 @@ public struct BubblewrapProfile: Sendable, Equatable {
 }
 
 /// What this host offers bubblewrap, probed once per bwrap path: is it there, can it create a
-/// user namespace, which options does it know.
+/// user namespace (`bwrap --unshare-user --ro-bind / / true`), which options does it know.
 public struct BubblewrapSupport: Sendable, Equatable {
     public let path: String
     public let disableUserNamespaces: Bool
 
-    private static let cache = Mutex<[String: Result<BubblewrapSupport, LaunchError>]>([:])
+    private static let cache = Mutex<[String: BubblewrapSupport]>([:])
 
-    /// Probes `path` (cached): refuses with a message saying what is missing and how to get it.
+    /// Probes `path`: refuses with a message saying what is missing and how to get it. Only a
+    /// success is remembered, so installing bubblewrap takes effect without restarting the node.
     public static func probe(_ path: String) throws(LaunchError) -> BubblewrapSupport {
-        if let known = cache.withLock({ $0[path] }) { return try known.get() }
-        let result = Result<BubblewrapSupport, LaunchError> { () throws(LaunchError) in try check(path) }
-        cache.withLock { $0[path] = result }
-        return try result.get()
+        if let known = cache.withLock({ $0[path] }) { return known }
+        let support = try check(path)
+        cache.withLock { $0[path] = support }
+        return support
     }
 
     private static func check(_ path: String) throws(LaunchError) -> BubblewrapSupport {
