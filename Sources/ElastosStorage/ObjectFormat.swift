@@ -62,20 +62,23 @@ enum ObjectFormat {
 
     /// Authenticates and decrypts an object file's bytes for the version and length the index
     /// records; any mismatch is an integrity failure.
-    static func open(_ file: [UInt8], key: SymmetricKey, namespace: StorageNamespace, path: StoragePath,
+    static func open(_ file: Data, key: SymmetricKey, namespace: StorageNamespace, path: StoragePath,
                      version: UInt64, length: Int) throws(StorageError) -> [UInt8] {
         let tampered = StorageError.integrity(.objectTampered, path)
         guard file.count == overhead + length else { throw tampered }
         let expected = header(version: version, length: length)
-        guard file[0..<headerSize].elementsEqual(expected) else { throw tampered }
+        guard file.prefix(headerSize).elementsEqual(expected) else { throw tampered }
+        let plain: Data
         do {
-            let nonce = try AES.GCM.Nonce(data: file[headerSize..<headerSize + nonceSize])
-            let box = try AES.GCM.SealedBox(nonce: nonce, ciphertext: file[(headerSize + nonceSize)..<(file.count - tagSize)],
-                                            tag: file[(file.count - tagSize)...])
-            let plain = try AES.GCM.open(box, using: key, authenticating: associatedData(namespace, path, header: expected))
-            return [UInt8](plain)
+            // nonce ‖ ciphertext ‖ tag is the combined form; a Data slice is copied with memcpy
+            // (an ArraySlice would be copied byte by byte).
+            let box = try AES.GCM.SealedBox(combined: file.dropFirst(headerSize))
+            plain = try AES.GCM.open(box, using: key, authenticating: associatedData(namespace, path, header: expected))
         } catch {
             throw tampered
+        }
+        return [UInt8](unsafeUninitializedCapacity: plain.count) { buffer, count in
+            count = plain.copyBytes(to: buffer)
         }
     }
 

@@ -55,7 +55,11 @@ struct StorageKeys: Sendable {
 
     private func name(_ message: [UInt8]) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: message, using: naming)
-        return mac.prefix(16).map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(32)
+        for b in mac.prefix(16) { hex.append(digits[Int(b >> 4)]); hex.append(digits[Int(b & 0xF)]) }
+        return String(decoding: hex, as: UTF8.self)
     }
 }
 
