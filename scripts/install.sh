@@ -13,3 +13,4 @@ case ":$PATH:" in
   *":$PREFIX/bin:"*) ;;
   *) echo "note: $PREFIX/bin is not on your PATH; add it, e.g. export PATH=\"$PREFIX/bin:\$PATH\"" >&2 ;;
 esac
+command -v bwrap >/dev/null || echo "note: native capsules run only inside bubblewrap, which is missing: apt install bubblewrap" >&2
