@@ -27,7 +27,7 @@ struct RunCommand: ParsableCommand {
     @Argument(parsing: .remaining, help: "Arguments for the capsule.") var args: [String] = []
 
     func run() throws {
-        if let conn = ControlClient.connect(home.resolved) {
+        if let conn = Self.connectToNode(home.resolved) {
             let reply = try ControlClient.request(conn, ["op": "run", "target": Assembly.absolute(target), "args": args,
                                                          "allow_declared": allowDeclared, "dev": dev], fds: [0, 1, 2])
             guard reply["ok"] as? Bool == true else { throw CLIError(reply["error"] as? String ?? "run failed") }
@@ -58,5 +58,25 @@ struct RunCommand: ParsableCommand {
         if case .stopped(let why) = state { FileHandle.standardError.write(Data("elastos: \(capsule.name) stopped: \(why)\n".utf8)) }
         try? runtime.node.close()
         throw ExitCode(ControlServer.exitCode(state))
+    }
+}
+
+extension RunCommand {
+    /// The running node's control connection, if one runs for this home. A node that holds the
+    /// home but has not opened its socket yet (it is starting) is waited for, up to 30 s, rather
+    /// than failing on the home's lock by running in-process.
+    static func connectToNode(_ home: NodeHome) -> UnixConnection? {
+        if let conn = ControlClient.connect(home) { return conn }
+        let lock = home.ledgerFile + ".lock"
+        guard FileManager.default.fileExists(atPath: lock) else { return nil }
+        for _ in 0..<300 {
+            if let fd = try? FileIO.lockExclusively(lock) {  // nobody holds the home: run in-process
+                close(fd)
+                return ControlClient.connect(home)
+            }
+            if let conn = ControlClient.connect(home) { return conn }
+            usleep(100_000)
+        }
+        return nil
     }
 }

@@ -152,7 +152,8 @@ import Testing
         try node.run()
         defer { if node.isRunning { kill(node.processIdentifier, SIGTERM); node.waitUntilExit() } }
         let sock = cli.home + "/control.sock"
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: sock) { usleep(50_000) }
+        // A debug node on a loaded machine can take many seconds to start.
+        for _ in 0..<1200 where !FileManager.default.fileExists(atPath: sock) { usleep(50_000) }
 
         let run = Process(), out = Pipe()
         run.executableURL = URL(fileURLWithPath: CLI.binary)

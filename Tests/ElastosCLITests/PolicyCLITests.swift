@@ -69,7 +69,8 @@ import Testing
         node.standardError = FileHandle.nullDevice
         try node.run()
         defer { if node.isRunning { kill(node.processIdentifier, SIGTERM); node.waitUntilExit() } }
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: cli.home + "/control.sock") { usleep(50_000) }
+        // A debug node on a loaded machine can take many seconds to start.
+        for _ in 0..<1200 where !FileManager.default.fileExists(atPath: cli.home + "/control.sock") { usleep(50_000) }
 
         let p = Process(), inp = Pipe(), out = Pipe()
         p.executableURL = URL(fileURLWithPath: CLI.binary)
