@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "ElastosCore", targets: ["ElastosCore"]),
         .library(name: "ElastosNode", targets: ["ElastosNode"]),
         .library(name: "ElastosStorage", targets: ["ElastosStorage"]),
+        .library(name: "ElastosCapsule", targets: ["ElastosCapsule"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),

@@ -7,11 +7,16 @@ import PackageDescription
 let fuzzTargets = [
     "FuzzTokenBinary", "FuzzTokenText", "FuzzResource", "FuzzIdentifiers", "FuzzAuditLine", "FuzzUnixFS",
 ]
+// Targets for the capsule formats: frames (CapsuleWire, re-exported by ElastosCore), capsule.json
+// and package files (ElastosCapsule).
+let capsuleTargets = [
+    "FuzzCapsuleFrame", "FuzzCapsuleManifest", "FuzzCapsulePackage",
+]
 
 let package = Package(
     name: "ElastosFuzz",
     platforms: [.macOS(.v15)],
-    products: fuzzTargets.map { .executable(name: $0, targets: [$0]) } + [
+    products: (fuzzTargets + capsuleTargets).map { .executable(name: $0, targets: [$0]) } + [
         .executable(name: "MakeCorpus", targets: ["MakeCorpus"]),
     ],
     dependencies: [
@@ -21,18 +26,29 @@ let package = Package(
         // Checks shared by the fuzz targets: failing loudly with the input, lossy text.
         .target(name: "FuzzSupport"),
         // Writes the seed corpora in Corpus/ (valid tokens, delegation chains, audit lines from a
-        // real AuditLog, CIDs, URIs): `.build/release/MakeCorpus Corpus` after a fuzz build.
+        // real AuditLog, CIDs, URIs, capsule frames, manifests and packages):
+        // `.build/release/MakeCorpus Corpus` after a fuzz build.
         .executableTarget(
             name: "MakeCorpus",
             dependencies: [
                 .product(name: "ElastosCore", package: "elastos"),
                 .product(name: "ElastosNode", package: "elastos"),
+                .product(name: "ElastosCapsule", package: "elastos"),
             ]
         ),
     ] + fuzzTargets.map {
         .executableTarget(
             name: $0,
             dependencies: ["FuzzSupport", .product(name: "ElastosCore", package: "elastos")]
+        )
+    } + capsuleTargets.map {
+        .executableTarget(
+            name: $0,
+            dependencies: [
+                "FuzzSupport",
+                .product(name: "ElastosCore", package: "elastos"),
+                .product(name: "ElastosCapsule", package: "elastos"),
+            ]
         )
     }
 )

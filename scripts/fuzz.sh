@@ -4,14 +4,15 @@
 #   scripts/fuzz.sh [seconds-per-target]        (default 30)
 #
 # Builds the package in Fuzz/ (its own .build, separate from the main package's) with
-# `--sanitize=fuzzer --sanitize=address`, runs every fuzz target for that many seconds on a copy
-# of its seed corpus in a temporary directory (so the repository's corpus never grows), and
-# fails if any target reports a crash, a broken property, a leak, a timeout or running out of
-# memory. Known failing inputs in Fuzz/FailCases/<target>/ are replayed first. Inputs that fail
-# are kept in fuzz-artifacts/<target>/ (ignored by git), with the target's full log.
+# `--sanitize=fuzzer --sanitize=address` (and `-Xswiftc -sanitize=fuzzer,address`, see Build),
+# runs every fuzz target for that many seconds on a copy of its seed corpus in a temporary
+# directory (so the repository's corpus never grows), and fails if any target reports a crash, a
+# broken property, a leak, a timeout or running out of memory. Known failing inputs in
+# Fuzz/FailCases/<target>/ are replayed first. Inputs that fail are kept in
+# fuzz-artifacts/<target>/ (ignored by git), with the target's full log.
 #
 # Environment:
-#   FUZZ_TARGETS   space-separated subset of targets to run (default: all six)
+#   FUZZ_TARGETS   space-separated subset of targets to run (default: all nine)
 #   FUZZ_CONFIG    release (default) or debug; release falls back to debug if it will not build
 #   FUZZ_ARGS      extra libFuzzer flags for every run, e.g. "-jobs=2" or "-seed=1"
 #   FUZZ_KEEP      set to keep the temporary corpora and logs (their path is printed)
@@ -25,7 +26,8 @@ fi
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 FUZZ="$ROOT/Fuzz"
-ALL_TARGETS=(FuzzTokenBinary FuzzTokenText FuzzResource FuzzIdentifiers FuzzAuditLine FuzzUnixFS)
+ALL_TARGETS=(FuzzTokenBinary FuzzTokenText FuzzResource FuzzIdentifiers FuzzAuditLine FuzzUnixFS
+             FuzzCapsuleFrame FuzzCapsuleManifest FuzzCapsulePackage)
 read -r -a TARGETS <<<"${FUZZ_TARGETS:-${ALL_TARGETS[*]}}"
 CONFIG="${FUZZ_CONFIG:-release}"
 
@@ -55,15 +57,22 @@ trap cleanup EXIT
 cd "$FUZZ"
 
 # ---- Build -----------------------------------------------------------------------------------
+# SwiftPM passes the two sanitizers to swiftc as separate `-sanitize=` flags, in no fixed order
+# (both orders have been seen), and swiftc keeps only the last one: Swift code was built either
+# without coverage (libFuzzer fuzzing blind) or without ASan. `-sanitize=fuzzer,address`
+# at the end of every swiftc command line gives it both. The libFuzzer and ASan runtimes are the
+# same either way; C code (BoringSSL) already gets both from clang.
+SANITIZE=(--sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address)
+
 # One `swift build` for the whole package: building the products one by one re-plans the build and
 # has been seen to recompile everything (BoringSSL included) a second time.
 build_all() {
   local config="$1"
   # A first, nearly empty build (FuzzSupport has no dependencies) settles SwiftPM's build plan;
   # without it the first two full builds in a fresh .build both compile everything.
-  swift build -c "$config" --sanitize=fuzzer --sanitize=address --target FuzzSupport >>"$WORK/build-$config.log" 2>&1 || return 1
-  echo "  swift build -c $config --sanitize=fuzzer --sanitize=address"
-  swift build -c "$config" --sanitize=fuzzer --sanitize=address >>"$WORK/build-$config.log" 2>&1
+  swift build -c "$config" "${SANITIZE[@]}" --target FuzzSupport >>"$WORK/build-$config.log" 2>&1 || return 1
+  echo "  swift build -c $config ${SANITIZE[*]}"
+  swift build -c "$config" "${SANITIZE[@]}" >>"$WORK/build-$config.log" 2>&1
 }
 
 echo "== building fuzz targets ($CONFIG, ASan + libFuzzer) in Fuzz/.build"
@@ -94,8 +103,18 @@ if ! build_all "$CONFIG"; then
   fi
 fi
 build_secs=$(( $(date +%s) - build_start ))
-BIN_DIR="$(swift build -c "$CONFIG" --sanitize=fuzzer --sanitize=address --show-bin-path 2>/dev/null)"
+BIN_DIR="$(swift build -c "$CONFIG" "${SANITIZE[@]}" --show-bin-path 2>/dev/null)"
 echo "== build took ${build_secs}s; binaries in ${BIN_DIR#"$ROOT"/}"
+# The Swift code must carry both coverage counters and ASan checks (see SANITIZE above).
+probe="$BIN_DIR/FuzzSupport.build/FuzzSupport.swift.o"
+if command -v nm >/dev/null 2>&1 && [ -f "$probe" ]; then
+  undefined="$(nm -u "$probe" 2>/dev/null)"
+  if ! grep -q '__sanitizer_cov' <<<"$undefined" || ! grep -q '__asan' <<<"$undefined"; then
+    echo "fuzz.sh: Swift code was built without libFuzzer coverage or without ASan ($probe)" >&2
+    echo "0 passed, ${#TARGETS[@]} failed"
+    exit 1
+  fi
+fi
 
 # ---- Run -------------------------------------------------------------------------------------
 passed=0
