@@ -283,6 +283,20 @@ public struct CapsuleStore: Sendable {
         let target = runDirectory + "/" + v1.description
         let temp = runDirectory + "/.tmp-\(v1)-\(getpid())-\(UInt32.random(in: 0 ... .max))"
         do { try CapsuleFiles.makeDirectory(runDirectory) } catch { throw .io(error) }
+        // One materialization at a time (two launches of one capsule raced to rename over each
+        // other), and a copy already in place is kept if it still hashes to the capsule's CID:
+        // replacing it would pull the files from under instances that are running from it.
+        let lockFD = open(runDirectory + "/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lockFD >= 0 else { throw .io(FileError("open lock", runDirectory + "/.lock")) }
+        defer { close(lockFD) }
+        while flock(lockFD, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw .io(FileError("lock", runDirectory + "/.lock")) }
+        }
+        var existing = stat()
+        if lstat(target, &existing) == 0, existing.st_mode & S_IFMT == S_IFDIR,
+           let copy = try? CapsulePackage(directory: target), copy.cid == v1 {
+            return target
+        }
         let manifest = package.content.manifest
         let executable: Set<String> = manifest.type == .native ? [manifest.entrypoint] : []
         do {

@@ -5,6 +5,7 @@ import ElastosCapsule
 import ElastosCore
 import ElastosNode
 import Foundation
+import Synchronization
 import Testing
 
 @Suite struct StoreTests {
@@ -47,9 +48,23 @@ import Testing
         #expect(path == home.path + "/capsules/run/\(package.cid)")
         let src = file.replacingOccurrences(of: ".car", with: "")
         #expect(try readFiles(under: path) == (try readFiles(under: src)))
-        // Read-only copies; materializing again replaces the copy.
+        // Read-only copies; materializing again keeps a copy that still hashes to the CID.
         #expect((try FileManager.default.attributesOfItem(atPath: path + "/hello.wasm")[.posixPermissions] as? NSNumber)?.intValue == 0o400)
+        let inode = try FileManager.default.attributesOfItem(atPath: path + "/hello.wasm")[.systemFileNumber] as? NSNumber
         #expect(try store.materialize(package.cid) == path)
+        #expect(try FileManager.default.attributesOfItem(atPath: path + "/hello.wasm")[.systemFileNumber] as? NSNumber == inode)
+        // Launches at once (each materializes): all succeed and leave one good copy.
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            if (try? store.materialize(package.cid)) != path { failures.withLock { $0 += 1 } }
+        }
+        #expect(failures.withLock { $0 } == 0)
+        #expect(try readFiles(under: path) == (try readFiles(under: src)))
+        // A copy changed on disk no longer hashes to the CID and is replaced.
+        chmod(path, 0o700); chmod(path + "/hello.wasm", 0o600)
+        try Data("tampered".utf8).write(to: URL(fileURLWithPath: path + "/hello.wasm"))
+        #expect(try store.materialize(package.cid) == path)
+        #expect(try readFiles(under: path) == (try readFiles(under: src)))
 
         // The same capsule by CIDv0, by name.
         #expect(try store.find(package.content.cidV0.description).cid == package.cid)
