@@ -241,35 +241,13 @@ enum CapsuleFiles {
     }
 
     static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(FileError) {
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FileError("write", path)
-            }
-            offset += n
-        }
+        try FileIO.writeAll(fd, bytes, path: path)
     }
 
-    static func syncDirectory(_ dir: String) throws(FileError) {
-        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileError("open directory", dir) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw FileError("fsync directory", dir) }
-    }
+    static func syncDirectory(_ dir: String) throws(FileError) { try FileIO.syncDirectory(dir) }
 
     /// Creates a directory (and parents) with mode 0700 if missing.
-    static func makeDirectory(_ path: String) throws(FileError) {
-        var st = stat()
-        if stat(path, &st) == 0 {
-            guard st.st_mode & S_IFMT == S_IFDIR else { throw FileError("use as a directory", path, code: ENOTDIR) }
-            return
-        }
-        let parent = (path as NSString).deletingLastPathComponent
-        if !parent.isEmpty && parent != path { try makeDirectory(parent) }
-        if mkdir(path, 0o700) != 0 && errno != EEXIST { throw FileError("create directory", path) }
-    }
+    static func makeDirectory(_ path: String) throws(FileError) { try FileIO.makeDirectory(path) }
 
     /// An exclusive advisory lock held for the life of the returned descriptor.
     static func lockExclusively(_ path: String) throws(FileError) -> Int32 {
