@@ -194,3 +194,22 @@ final class TempDir {
         }
     }
 }
+
+extension CLI {
+    /// Starts `elastos node` for this home and waits for its control socket (a debug node on
+    /// a loaded machine can take many seconds to start). Stop it with ``stopNode(_:)``.
+    func startNode() throws -> Process {
+        let node = Process()
+        node.executableURL = URL(fileURLWithPath: CLI.binary)
+        node.arguments = ["node", "--home", home]
+        node.standardError = FileHandle.nullDevice
+        try node.run()
+        for _ in 0..<1200 where !FileManager.default.fileExists(atPath: home + "/control.sock") { usleep(50_000) }
+        return node
+    }
+
+    /// Ends a node this test started, by its pid.
+    static func stopNode(_ node: Process) {
+        if node.isRunning { kill(node.processIdentifier, SIGTERM); node.waitUntilExit() }
+    }
+}

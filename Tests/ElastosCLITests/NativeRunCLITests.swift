@@ -145,15 +145,8 @@ import Testing
     @Test func psAndStopWorkForANativeCapsuleInsideTheNode() throws {
         let d = try probeCopy(limits: #"{"memory_mb":64,"cpu_ms":60000,"wall_ms":120000}"#)
         #expect(try cli.run(["capsule", "install", "--dev", d]).status == 0)
-        let node = Process()
-        node.executableURL = URL(fileURLWithPath: CLI.binary)
-        node.arguments = ["node", "--home", cli.home]
-        node.standardError = FileHandle.nullDevice
-        try node.run()
-        defer { if node.isRunning { kill(node.processIdentifier, SIGTERM); node.waitUntilExit() } }
-        let sock = cli.home + "/control.sock"
-        // A debug node on a loaded machine can take many seconds to start.
-        for _ in 0..<1200 where !FileManager.default.fileExists(atPath: sock) { usleep(50_000) }
+        let node = try cli.startNode()
+        defer { CLI.stopNode(node) }
 
         let run = Process(), out = Pipe()
         run.executableURL = URL(fileURLWithPath: CLI.binary)

@@ -63,14 +63,8 @@ import Testing
         try requireCaller()
         #expect(try cli.run(["capsule", "install", "--dev", Self.caller]).status == 0)
         #expect(try cli.run(["policy", "allow", Self.echo, "--actions", "read", "--capsule", "caller"]).status == 0)
-        let node = Process()
-        node.executableURL = URL(fileURLWithPath: CLI.binary)
-        node.arguments = ["node", "--home", cli.home]
-        node.standardError = FileHandle.nullDevice
-        try node.run()
-        defer { if node.isRunning { kill(node.processIdentifier, SIGTERM); node.waitUntilExit() } }
-        // A debug node on a loaded machine can take many seconds to start.
-        for _ in 0..<1200 where !FileManager.default.fileExists(atPath: cli.home + "/control.sock") { usleep(50_000) }
+        let node = try cli.startNode()
+        defer { CLI.stopNode(node) }
 
         let p = Process(), inp = Pipe(), out = Pipe()
         p.executableURL = URL(fileURLWithPath: CLI.binary)

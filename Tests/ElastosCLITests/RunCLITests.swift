@@ -49,15 +49,8 @@ import Testing
     @Test func capsulesRunInsideARunningNodeWithSeparateSessionsAndCanBeStopped() throws {
         try requireHello()
         #expect(try cli.run(["capsule", "install", "--dev", Self.hello]).status == 0)
-        let node = Process()
-        node.executableURL = URL(fileURLWithPath: CLI.binary)
-        node.arguments = ["node", "--home", cli.home]
-        node.standardError = FileHandle.nullDevice
-        try node.run()
-        defer { if node.isRunning { kill(node.processIdentifier, SIGTERM); node.waitUntilExit() } }
-        let sock = cli.home + "/control.sock"
-        // A debug node on a loaded machine can take many seconds to start.
-        for _ in 0..<1200 where !FileManager.default.fileExists(atPath: sock) { usleep(50_000) }
+        let node = try cli.startNode()
+        defer { CLI.stopNode(node) }
 
         // Two hello capsules whose stdin stays open: they wait, so both are running at once.
         func startHello() throws -> (Process, Pipe, Pipe) {
