@@ -1,4 +1,4 @@
-public import ElastosCore
+import ElastosCore
 public import ElastosCapsule
 public import ElastosNode
 import Foundation

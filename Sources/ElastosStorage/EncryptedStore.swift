@@ -24,11 +24,18 @@ public final class EncryptedStore: Sendable {
 
     public let directory: String
     private let keys: StorageKeys
-    /// In-process serialisation, and what this process learnt about each namespace the first
-    /// time it opened it (orphans collected, or an index rollback found).
-    private let state = Mutex<[StorageNamespace: NamespaceHealth]>([:])
+    /// In-process serialisation, what this process learnt about each namespace the first time
+    /// it opened it (orphans collected, or an index rollback found), and its last index.
+    private let state = Mutex<[StorageNamespace: NamespaceState]>([:])
 
     enum NamespaceHealth { case collected, rolledBack }
+
+    struct NamespaceState {
+        var health: NamespaceHealth
+        /// The index as this process last read or wrote it, with the identity of the file it
+        /// came from; reused while the file under the lock is still that file.
+        var cached: (identity: IndexFileIdentity, index: StorageIndex)?
+    }
 
     /// Opens (creating on first use) the store in `directory`, mode 0700, with its master key.
     public init(directory: String) throws(StorageError) {
@@ -148,7 +155,7 @@ public final class EncryptedStore: Sendable {
     /// processes) and its index loaded. The first use in this process collects orphans.
     private func withNamespace<R: Sendable>(_ namespace: StorageNamespace, exclusive: Bool,
                                             _ body: (inout OpenNamespace) throws(StorageError) -> R) throws(StorageError) -> R {
-        try state.withLock { (health) throws(StorageError) -> R in
+        try state.withLock { (states) throws(StorageError) -> R in
             let dir = directory + "/" + keys.directoryName(namespace)
             var exists = true
             var st = Glibc.stat()
@@ -167,18 +174,24 @@ public final class EncryptedStore: Sendable {
                 if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw .io(FileError("create directory", dir)) }
                 do throws(FileError) { try FileIO.syncDirectory(directory) } catch { throw .io(error) }
             }
-            let known = health[namespace]
+            let known = states[namespace]?.health
             if known == .rolledBack { throw .integrity(.indexRolledBack, nil) }
             let lock = try Self.lock(dir + "/lock", exclusive: exclusive || known == nil)
             defer { close(lock) }
             var ns = OpenNamespace(namespace: namespace, directory: dir, keys: keys, index: StorageIndex())
-            ns.index = try ns.loadIndex()
+            let loaded = try ns.loadIndex(cached: states[namespace]?.cached)
+            ns.index = loaded.index
+            ns.indexIdentity = loaded.identity
             if known == nil {
                 if try ns.collectOrphans() == .rolledBack {
-                    health[namespace] = .rolledBack
+                    states[namespace] = NamespaceState(health: .rolledBack)
                     throw .integrity(.indexRolledBack, nil)
                 }
-                health[namespace] = .collected
+            }
+            // Whatever the body does, the index it leaves (committed or not) is what's on disk.
+            defer {
+                states[namespace] = NamespaceState(health: .collected,
+                                                   cached: ns.indexIdentity.map { ($0, ns.index) })
             }
             return try body(&ns)
         }
@@ -203,8 +216,11 @@ struct OpenNamespace {
     let directory: String
     let keys: StorageKeys
     var index: StorageIndex
+    /// Which file `index` is, when known (nil: not on disk yet, or a commit did not finish).
+    var indexIdentity: IndexFileIdentity?
 
     static let indexName = "index"
+    static let indexLimit = 64 << 20
     static let temporaryPrefix = ".tmp-"
 
     var indexPath: String { directory + "/" + Self.indexName }
@@ -213,22 +229,37 @@ struct OpenNamespace {
         directory + "/" + keys.objectFileName(namespace, path, version: version)
     }
 
-    func loadIndex() throws(StorageError) -> StorageIndex {
-        let bytes: [UInt8]?
-        do { bytes = try FileIO.read(indexPath, limit: 64 << 20) } catch { throw .io(error) }
-        guard let bytes else { return StorageIndex() }
-        return try StorageIndex.decode(bytes, key: keys.indexKey(namespace), namespace: namespace)
+    /// The namespace's index: `cached` if the index file is still the one it came from
+    /// (same inode, size and header — the header carries `nextVersion`, which every commit
+    /// raises), else read and authenticated. An empty index when there is no file yet.
+    func loadIndex(cached: (identity: IndexFileIdentity, index: StorageIndex)?) throws(StorageError)
+        -> (index: StorageIndex, identity: IndexFileIdentity?) {
+        let fd = open(indexPath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 {
+            if errno == ENOENT { return (StorageIndex(), nil) }
+            throw .io(FileError("open", indexPath))
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .io(FileError("stat", indexPath)) }
+        let size = Int(st.st_size)
+        guard size <= Self.indexLimit else { throw .io(FileError("read (file too large)", indexPath, code: EFBIG)) }
+        var header = [UInt8](repeating: 0, count: StorageIndex.headerSize)
+        let got = try DurableFile.readFully(fd, into: &header, path: indexPath)
+        let identity = IndexFileIdentity(st, size: size, header: Array(header[0..<got]))
+        if let cached, cached.identity == identity { return (cached.index, identity) }
+        var bytes = [UInt8](repeating: 0, count: size)
+        guard lseek(fd, 0, SEEK_SET) == 0 else { throw .io(FileError("seek", indexPath)) }
+        let n = try DurableFile.readFully(fd, into: &bytes, path: indexPath)
+        bytes.removeLast(size - n)
+        return (try StorageIndex.decode(bytes, key: keys.indexKey(namespace), namespace: namespace), identity)
     }
 
     func readFile(_ path: StoragePath, index: StorageIndex) throws(StorageError) -> [UInt8] {
         guard let s = index.stat(path) else { throw .notFound(path) }
         guard s.kind == .file else { throw .isADirectory(path) }
-        let file = objectPath(path, version: s.version)
-        guard let bytes = try DurableFile.readWholeData(file, limit: EncryptedStore.maxObjectSize + ObjectFormat.overhead) else {
-            throw .integrity(.objectMissing, path)
-        }
-        return try ObjectFormat.open(bytes, key: keys.objectKey(namespace, path), namespace: namespace, path: path,
-                                     version: s.version, length: s.size)
+        return try ObjectFormat.readAndOpen(objectPath(path, version: s.version), key: keys.objectKey(namespace, path),
+                                            namespace: namespace, path: path, version: s.version, length: s.size)
     }
 
     /// The write ordering that makes a crash leave the old or the new state: (1) the new
@@ -243,12 +274,9 @@ struct OpenNamespace {
         var next = index
         try EncryptedStore.createParents(of: path, in: &next)
         let version = next.takeVersion()
-        let sealed = try ObjectFormat.seal(bytes, key: keys.objectKey(namespace, path), namespace: namespace, path: path, version: version)
+        let key = keys.objectKey(namespace, path)
         try DurableFile.write(in: directory, name: keys.objectFileName(namespace, path, version: version)) { (fd, tmp) throws(FileError) in
-            try DurableFile.writeAll(fd, sealed.header, path: tmp)
-            try DurableFile.writeAll(fd, sealed.nonce, path: tmp)
-            try DurableFile.writeAll(fd, sealed.ciphertext, path: tmp)
-            try DurableFile.writeAll(fd, sealed.tag, path: tmp)
+            try ObjectFormat.sealAndWrite(bytes, key: key, namespace: namespace, path: path, version: version, to: fd, file: tmp)
         }
         let s = StorageStat(kind: .file, size: bytes.count, version: version)
         next.entries[path] = s
@@ -259,10 +287,18 @@ struct OpenNamespace {
 
     mutating func commit(_ next: StorageIndex) throws(StorageError) {
         let bytes = try next.encode(key: keys.indexKey(namespace), namespace: namespace)
+        // Until the rename lands, which file is on disk is unknown: no cache.
+        indexIdentity = nil
         try DurableFile.write(in: directory, name: Self.indexName) { (fd, tmp) throws(FileError) in
             try DurableFile.writeAll(fd, bytes, path: tmp)
         }
         index = next
+        // The exclusive lock keeps other writers out, so the file at the path is the one just
+        // renamed there (rename changes its ctime, hence a stat after it).
+        var st = stat()
+        if lstat(indexPath, &st) == 0, Int(st.st_size) == bytes.count {
+            indexIdentity = IndexFileIdentity(st, size: bytes.count, header: Array(bytes.prefix(StorageIndex.headerSize)))
+        }
     }
 
     /// Best effort: a file left behind is an orphan, collected on the next open.
@@ -295,6 +331,24 @@ struct OpenNamespace {
         }
         for name in orphans { unlink(directory + "/" + name) }
         return .collected
+    }
+}
+
+/// What tells one index file from another without reading it all.
+/// What tells one index file from another without reading it all. Commits rename a new file
+/// into place (a new inode, a higher `nextVersion` in the header); the change and modification
+/// times catch the file being edited in place.
+struct IndexFileIdentity: Equatable {
+    let device: UInt64
+    let inode: UInt64
+    let size: Int
+    let changed: [Int]
+    let header: [UInt8]
+
+    init(_ st: stat, size: Int, header: [UInt8]) {
+        device = UInt64(st.st_dev); inode = UInt64(st.st_ino); self.size = size
+        changed = [st.st_ctim.tv_sec, st.st_ctim.tv_nsec, st.st_mtim.tv_sec, st.st_mtim.tv_nsec]
+        self.header = header
     }
 }
 
@@ -338,32 +392,25 @@ enum DurableFile {
         if let failure { throw failure }
     }
 
-    /// The whole file as `Data` (what swift-crypto copies fastest), or nil if it does not exist.
-    static func readWholeData(_ path: String, limit: Int) throws(StorageError) -> Data? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw .io(FileError("open", path))
-        }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw .io(FileError("stat", path)) }
-        let size = Int(st.st_size)
-        guard size <= limit else { throw .io(FileError("read (file too large)", path, code: EFBIG)) }
-        var data = Data(count: size)
+    /// Fills `buffer` from `fd`'s current offset; returns how many bytes it got (fewer only at
+    /// the end of the file).
+    static func readFully(_ fd: Int32, into buffer: inout [UInt8], path: String) throws(StorageError) -> Int {
+        try buffer.withUnsafeMutableBytes { raw in Result { () throws(StorageError) in try readFully(fd, into: raw, path: path) } }.get()
+    }
+
+    static func readFully(_ fd: Int32, into buffer: inout Data, path: String) throws(StorageError) -> Int {
+        try buffer.withUnsafeMutableBytes { raw in Result { () throws(StorageError) in try readFully(fd, into: raw, path: path) } }.get()
+    }
+
+    static func readFully(_ fd: Int32, into raw: UnsafeMutableRawBufferPointer, path: String) throws(StorageError) -> Int {
         var got = 0
-        let failed: FileError? = data.withUnsafeMutableBytes { raw in
-            while got < size {
-                let n = Glibc.read(fd, raw.baseAddress! + got, size - got)
-                if n < 0 { if errno == EINTR { continue }; return FileError("read", path) }
-                if n == 0 { break }
-                got += n
-            }
-            return nil
+        while got < raw.count {
+            let n = Glibc.read(fd, raw.baseAddress! + got, raw.count - got)
+            if n < 0 { if errno == EINTR { continue }; throw .io(FileError("read", path)) }
+            if n == 0 { break }
+            got += n
         }
-        if let failed { throw .io(failed) }
-        if got < size { data.count = got }
-        return data
+        return got
     }
 
     static func readPrefix(_ path: String, count: Int) throws(StorageError) -> [UInt8] {

@@ -1,7 +1,11 @@
 // Object files and the namespace index (docs/STORAGE.md, "On disk"). Big-endian throughout.
 //
-//   object = "ELSO" ‖ 0x01 ‖ version:u64 ‖ length:u64 ‖ nonce:12 ‖ ciphertext:length ‖ tag:16
+//   object = "ELSO" ‖ 0x02 ‖ version:u64 ‖ length:u64 ‖ nonce:12 ‖ segment*
+//   segment = ciphertext:min(256 KiB, rest) ‖ tag:16      (one empty segment for an empty file)
+//   segment i is sealed under the nonce  nonce XOR i  (i in the last 8 bytes, big-endian)
 //   aad    = "elastos.storage.v1.object" ‖ 0x00 ‖ namespace ‖ 0x00 ‖ path ‖ 0x00 ‖ object[0..<21]
+//
+//   format 1 (still read, no longer written): one GCM message, nonce:12 ‖ ciphertext ‖ tag:16.
 //
 //   index  = "ELSI" ‖ 0x01 ‖ nextVersion:u64 ‖ nonce:12 ‖ ciphertext ‖ tag:16
 //   aad    = "elastos.storage.v1.index" ‖ 0x00 ‖ namespace ‖ 0x00 ‖ index[0..<13]
@@ -9,24 +13,38 @@
 //
 // An object is opened with the AAD built from what the *index* says (namespace, path, version,
 // length), not from its own header, so a file from another path, another version or another
-// namespace fails authentication even if its header was rewritten to match.
+// namespace fails authentication even if its header was rewritten to match. Every segment's
+// AAD carries the length, and its nonce its position, so segments cannot be reordered, dropped
+// or borrowed from another object; the file size is fixed by the length.
+//
+// Why segments: sealing or opening a 16 MiB object as one GCM message needs the whole
+// ciphertext and the whole plaintext in memory at once, in fresh buffers swift-crypto allocates
+// (and a copy into its SealedBox); with 256 KiB segments the only large buffer is the caller's
+// plaintext, and the ciphertext passes through a buffer that stays in cache.
 
 import Crypto
 import ElastosNode
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 enum ObjectFormat {
     static let magic = Array("ELSO".utf8)
-    static let formatVersion: UInt8 = 1
+    /// The format written now: segmented.
+    static let formatVersion: UInt8 = 2
+    /// The first format: the whole plaintext as one GCM message. Read, never written.
+    static let wholeFormatVersion: UInt8 = 1
     static let headerSize = 21
     static let nonceSize = 12
     static let tagSize = 16
-    static let overhead = headerSize + nonceSize + tagSize
+    static let preambleSize = headerSize + nonceSize
+    static let segmentSize = 256 << 10
     static let aadTag = "elastos.storage.v1.object"
 
-    static func header(version: UInt64, length: Int) -> [UInt8] {
+    static func header(version: UInt64, length: Int, format: UInt8 = formatVersion) -> [UInt8] {
         var h = magic
-        h.append(formatVersion)
+        h.append(format)
         h.appendBigEndian(version)
         h.appendBigEndian(UInt64(length))
         return h
@@ -39,53 +57,111 @@ enum ObjectFormat {
         return aad
     }
 
-    /// The sealed parts of an object file, ready to be written in order.
-    struct Sealed {
-        let header: [UInt8]
-        let nonce: [UInt8]
-        let ciphertext: Data
-        let tag: Data
+    static func segmentCount(length: Int) -> Int { max(1, (length + segmentSize - 1) / segmentSize) }
+
+    /// The exact size of an object file holding `length` plaintext bytes.
+    static func fileSize(length: Int, format: UInt8 = formatVersion) -> Int {
+        preambleSize + length + tagSize * (format == wholeFormatVersion ? 1 : segmentCount(length: length))
     }
 
-    static func seal(_ plaintext: [UInt8], key: SymmetricKey, namespace: StorageNamespace, path: StoragePath,
-                     version: UInt64) throws(StorageError) -> Sealed {
+    /// The largest object file a plaintext of `maxLength` bytes can produce.
+    static func maxFileSize(maxLength: Int) -> Int { fileSize(length: maxLength) }
+
+    static func segmentNonce(_ base: [UInt8], _ index: Int) -> AES.GCM.Nonce {
+        var n = base
+        for i in 0..<8 { n[nonceSize - 1 - i] ^= UInt8(truncatingIfNeeded: UInt64(index) >> (8 * UInt64(i))) }
+        return try! AES.GCM.Nonce(data: n)  // 12 bytes: cannot fail
+    }
+
+    /// Seals `plaintext` segment by segment and writes the whole object file to `fd`.
+    static func sealAndWrite(_ plaintext: [UInt8], key: SymmetricKey, namespace: StorageNamespace, path: StoragePath,
+                             version: UInt64, to fd: Int32, file: String) throws(FileError) {
         let header = header(version: version, length: plaintext.count)
-        let nonce = AES.GCM.Nonce()
-        do {
-            let box = try AES.GCM.seal(plaintext, using: key, nonce: nonce,
-                                       authenticating: associatedData(namespace, path, header: header))
-            return Sealed(header: header, nonce: Array(nonce), ciphertext: box.ciphertext, tag: box.tag)
-        } catch {
-            throw .io(FileError("encrypt", path.description, code: EIO))
+        let base = Array(AES.GCM.Nonce())
+        let aad = associatedData(namespace, path, header: header)
+        try DurableFile.writeAll(fd, header + base, path: file)
+        var failure: FileError?
+        plaintext.withUnsafeBytes { all in
+            for segment in 0..<segmentCount(length: all.count) {
+                let start = segment * segmentSize
+                let part = UnsafeRawBufferPointer(rebasing: all[start..<min(all.count, start + segmentSize)])
+                do {
+                    let box = try AES.GCM.seal(part, using: key, nonce: segmentNonce(base, segment), authenticating: aad)
+                    try DurableFile.writeAll(fd, box.ciphertext, path: file)
+                    try DurableFile.writeAll(fd, box.tag, path: file)
+                } catch let e as FileError {
+                    failure = e; return
+                } catch {
+                    failure = FileError("encrypt", path.description, code: EIO); return
+                }
+            }
         }
+        if let failure { throw failure }
     }
 
-    /// Authenticates and decrypts an object file's bytes for the version and length the index
-    /// records; any mismatch is an integrity failure.
-    static func open(_ file: Data, key: SymmetricKey, namespace: StorageNamespace, path: StoragePath,
-                     version: UInt64, length: Int) throws(StorageError) -> [UInt8] {
+    /// Reads, authenticates and decrypts the object file `file` for the version and length the
+    /// index records; any mismatch is an integrity failure and no byte of it is returned.
+    static func readAndOpen(_ file: String, key: SymmetricKey, namespace: StorageNamespace, path: StoragePath,
+                            version: UInt64, length: Int) throws(StorageError) -> [UInt8] {
         let tampered = StorageError.integrity(.objectTampered, path)
-        guard file.count == overhead + length else { throw tampered }
-        let expected = header(version: version, length: length)
-        guard file.prefix(headerSize).elementsEqual(expected) else { throw tampered }
-        let plain: Data
-        do {
-            // nonce ‖ ciphertext ‖ tag is the combined form; a Data slice is copied with memcpy
-            // (an ArraySlice would be copied byte by byte).
-            let box = try AES.GCM.SealedBox(combined: file.dropFirst(headerSize))
-            plain = try AES.GCM.open(box, using: key, authenticating: associatedData(namespace, path, header: expected))
-        } catch {
+        let fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 {
+            if errno == ENOENT { throw .integrity(.objectMissing, path) }
+            throw .io(FileError("open", file))
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .io(FileError("stat", file)) }
+        let size = Int(st.st_size)
+        var preamble = [UInt8](repeating: 0, count: preambleSize)
+        guard size >= preambleSize + tagSize, try DurableFile.readFully(fd, into: &preamble, path: file) == preambleSize else {
             throw tampered
         }
-        return [UInt8](unsafeUninitializedCapacity: plain.count) { buffer, count in
-            count = plain.copyBytes(to: buffer)
+        let format = preamble[4]
+        guard format == formatVersion || format == wholeFormatVersion, size == fileSize(length: length, format: format),
+              preamble[0..<headerSize].elementsEqual(header(version: version, length: length, format: format))
+        else { throw tampered }
+        let aad = associatedData(namespace, path, header: Array(preamble[0..<headerSize]))
+        let base = Array(preamble[headerSize...])
+        if format == wholeFormatVersion {
+            var rest = Data(count: size - preambleSize)
+            guard try DurableFile.readFully(fd, into: &rest, path: file) == rest.count else { throw tampered }
+            do {
+                let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: base), ciphertext: rest.prefix(length), tag: rest.suffix(tagSize))
+                return [UInt8](try AES.GCM.open(box, using: key, authenticating: aad))
+            } catch {
+                throw tampered
+            }
         }
+        var segment = Data(count: min(length, segmentSize) + tagSize)
+        var failure: StorageError?
+        let plain = [UInt8](unsafeUninitializedCapacity: length) { out, count in
+            count = 0
+            for index in 0..<segmentCount(length: length) {
+                let partLength = min(segmentSize, length - index * segmentSize)
+                segment.count = partLength + tagSize
+                do throws(StorageError) {
+                    guard try DurableFile.readFully(fd, into: &segment, path: file) == segment.count else { failure = tampered; return }
+                } catch {
+                    failure = error; return
+                }
+                guard let box = try? AES.GCM.SealedBox(nonce: segmentNonce(base, index), ciphertext: segment.prefix(partLength),
+                                                       tag: segment.suffix(tagSize)),
+                      let opened = try? AES.GCM.open(box, using: key, authenticating: aad), opened.count == partLength
+                else { failure = tampered; return }
+                _ = opened.copyBytes(to: UnsafeMutableBufferPointer(rebasing: out[count..<(count + partLength)]))
+                count += partLength
+            }
+        }
+        if let failure { throw failure }
+        return plain
     }
 
     /// The version in an object file's header, unauthenticated: used only to tell crash
     /// leftovers from evidence of a rolled-back index.
     static func unauthenticatedVersion(header: [UInt8]) -> UInt64? {
-        guard header.count >= headerSize, header[0..<4].elementsEqual(magic), header[4] == formatVersion else { return nil }
+        guard header.count >= headerSize, header[0..<4].elementsEqual(magic),
+              header[4] == formatVersion || header[4] == wholeFormatVersion else { return nil }
         var r = ByteReader(header, offset: 5)
         return r.uint(8)
     }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Crypto
 import ElastosNode
 @testable import ElastosStorage
 import Foundation
@@ -349,5 +350,82 @@ func integrityFailure(_ body: () throws -> Void) -> IntegrityFailure? {
                 #expect(try check.read(try address("apps/busy/t\(thread)/f\(i)")) == bytes(expected))
             }
         }
+    }
+
+    // MARK: Segments (format 2) and the cached index
+
+    @Test func largeObjectsRoundTripAcrossSegmentsAndTheirSegmentsCannotBeMoved() throws {
+        let store = try t.open()
+        let a = try address("apps/big/a")
+        let size = 3 * ObjectFormat.segmentSize + 5
+        let content = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ $0 >> 9) }
+        let s = try store.write(content, to: a)
+        #expect(try store.read(a) == content)
+        let file = t.objectFile(a, version: s.version)
+        let original = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        #expect(original.count == ObjectFormat.preambleSize + size + 4 * ObjectFormat.tagSize)
+        #expect(original[4] == ObjectFormat.formatVersion)
+        // Segments 0 and 1 (each ciphertext ‖ tag) swapped: same size, every byte authentic.
+        let segment = ObjectFormat.segmentSize + ObjectFormat.tagSize
+        let first = ObjectFormat.preambleSize
+        var swapped = original
+        swapped.replaceSubrange(first..<(first + segment), with: original[(first + segment)..<(first + 2 * segment)])
+        swapped.replaceSubrange((first + segment)..<(first + 2 * segment), with: original[first..<(first + segment)])
+        try Data(swapped).write(to: URL(fileURLWithPath: file))
+        #expect(integrityFailure { _ = try store.read(a) } == .objectTampered)
+        // The last segment dropped, or a full segment's worth cut from the end.
+        try Data(original.prefix(original.count - 5 - ObjectFormat.tagSize)).write(to: URL(fileURLWithPath: file))
+        #expect(integrityFailure { _ = try store.read(a) } == .objectTampered)
+        // A segment borrowed from another object of the same path (the previous version).
+        try Data(original).write(to: URL(fileURLWithPath: file))
+        let s2 = try store.write(content.map { $0 ^ 0x5a }, to: a)
+        let other = try [UInt8](Data(contentsOf: URL(fileURLWithPath: t.objectFile(a, version: s2.version))))
+        var mixed = other
+        mixed.replaceSubrange(first..<(first + segment), with: original[first..<(first + segment)])
+        try Data(mixed).write(to: URL(fileURLWithPath: t.objectFile(a, version: s2.version)))
+        #expect(integrityFailure { _ = try store.read(a) } == .objectTampered)
+    }
+
+    @Test func objectsInTheFirstWholeMessageFormatStillRead() throws {
+        let store = try t.open()
+        let a = try address("apps/legacy/note")
+        let s = try store.write(bytes("placeholder"), to: a)
+        #expect(s.size == 11)
+        // Rewrite the object as format 1 would have: one GCM message over the whole plaintext.
+        let plain = bytes("format one!")
+        let keys = StorageKeys(master: try #require(try StorageMasterKey.load(t.directory + "/master.key")))
+        let header = ObjectFormat.header(version: s.version, length: plain.count, format: ObjectFormat.wholeFormatVersion)
+        let nonce = AES.GCM.Nonce()
+        let box = try AES.GCM.seal(plain, using: keys.objectKey(a.namespace, a.path), nonce: nonce,
+                                   authenticating: ObjectFormat.associatedData(a.namespace, a.path, header: header))
+        let file = t.objectFile(a, version: s.version)
+        try Data(header + Array(nonce) + [UInt8](box.ciphertext) + [UInt8](box.tag)).write(to: URL(fileURLWithPath: file))
+        #expect(try t.open().read(a) == plain)
+        // Its header claims format 2 now: the sizes and the AAD no longer match.
+        var relabelled = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        relabelled[4] = ObjectFormat.formatVersion
+        try Data(relabelled).write(to: URL(fileURLWithPath: file))
+        #expect(integrityFailure { _ = try t.open().read(a) } == .objectTampered)
+    }
+
+    @Test func aCachedIndexFollowsWritesFromAnotherProcessAndEditsInPlace() throws {
+        let store = try t.open()
+        let other = try t.open()  // stands in for another process sharing the store
+        let a = try address("apps/shared/a")
+        try store.write(bytes("one"), to: a)
+        #expect(try store.read(a) == bytes("one"))
+        try other.write(bytes("two, longer"), to: a)
+        #expect(try store.read(a) == bytes("two, longer"))
+        #expect(try store.stat(a).size == 11)
+        try other.delete(a)
+        #expect(throws: StorageError.notFound(a.path)) { try store.read(a) }
+        try other.write(bytes("three"), to: try address("apps/shared/b"))
+        #expect(try store.list(try address("apps/shared")).map(\.name) == ["b"])
+        // The index edited in place (same inode, same size, same header) after it was cached.
+        let index = t.namespaceDirectory(a.namespace) + "/index"
+        var bytesOnDisk = try [UInt8](Data(contentsOf: URL(fileURLWithPath: index)))
+        bytesOnDisk[bytesOnDisk.count - 3] ^= 0x01
+        try Data(bytesOnDisk).write(to: URL(fileURLWithPath: index))
+        #expect(integrityFailure { _ = try store.list(try address("apps/shared")) } == .indexTampered)
     }
 }
