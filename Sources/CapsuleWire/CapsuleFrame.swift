@@ -191,8 +191,7 @@ public enum CapsuleFrame: Sendable, Equatable {
     /// Decodes exactly one complete frame (length prefix included) from `bytes`.
     public static func decode(_ bytes: [UInt8], maxLength: Int = defaultMaxLength) throws(FrameError) -> CapsuleFrame {
         guard bytes.count >= 4 else { throw .truncated }
-        let length = Int(bytes[0]) << 24 | Int(bytes[1]) << 16 | Int(bytes[2]) << 8 | Int(bytes[3])
-        guard length <= maxLength else { throw .tooLarge(length: length, limit: maxLength) }
+        let length = try checkedLength(bytes[0], bytes[1], bytes[2], bytes[3], maxLength: maxLength)
         guard length >= headerSize else { throw .tooShort(length: length) }
         guard bytes.count - 4 >= length else { throw .truncated }
         guard bytes.count - 4 == length else { throw .trailingBytes(bytes.count - 4 - length) }
@@ -260,9 +259,18 @@ public enum CapsuleFrame: Sendable, Equatable {
     }
 
     private static func readBlob(_ r: inout FieldReader, _ field: String) throws(FrameError) -> [UInt8] {
-        let n = Int(try r.u32())
-        guard n <= r.remaining else { throw FrameError.truncated }
-        return try r.take(n)
+        let n = try r.u32()
+        // Compared as u64 first: on a 32-bit guest, Int(n) would trap for n ≥ 2³¹.
+        guard UInt64(n) <= UInt64(r.remaining) else { throw FrameError.truncated }
+        return try r.take(Int(n))
+    }
+
+    /// The big-endian u32 length prefix, refused over `maxLength` before it becomes an `Int`
+    /// (on 32-bit targets a length ≥ 2³¹ would otherwise turn negative and pass the check).
+    static func checkedLength(_ b0: UInt8, _ b1: UInt8, _ b2: UInt8, _ b3: UInt8, maxLength: Int) throws(FrameError) -> Int {
+        let length = UInt32(b0) << 24 | UInt32(b1) << 16 | UInt32(b2) << 8 | UInt32(b3)
+        guard UInt64(length) <= UInt64(max(0, maxLength)) else { throw .tooLarge(length: Int(clamping: length), limit: maxLength) }
+        return Int(length)
     }
 }
 
@@ -306,8 +314,8 @@ public struct FrameStreamDecoder: Sendable {
     /// The next complete item, nil if more bytes are needed. Throws when the stream can't go on.
     public mutating func next() throws(FrameError) -> Item? {
         guard buffer.count - start >= 4 else { return nil }
-        let length = Int(buffer[start]) << 24 | Int(buffer[start + 1]) << 16 | Int(buffer[start + 2]) << 8 | Int(buffer[start + 3])
-        guard length <= maxLength else { throw .tooLarge(length: length, limit: maxLength) }
+        let length = try CapsuleFrame.checkedLength(buffer[start], buffer[start + 1], buffer[start + 2], buffer[start + 3],
+                                                    maxLength: maxLength)
         guard buffer.count - start - 4 >= length else { return nil }
         let frameStart = start
         start += 4 + length

@@ -90,9 +90,10 @@ public enum ReplyDecoder {
     public static func reply(_ bytes: UnsafeRawBufferPointer) -> CapsuleFrame? {
         let n = bytes.count
         guard n >= 14, bytes[4] == CapsuleFrame.version, bytes[5] == 0x81 else { return nil }
-        func u32(_ i: Int) -> Int { Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3]) }
-        guard u32(0) == n - 4, u32(10) == n - 14 else { return nil }
-        let id = UInt32(truncatingIfNeeded: u32(6))
+        // u32 arithmetic: wasm32 guests have a 32-bit Int.
+        func u32(_ i: Int) -> UInt32 { UInt32(bytes[i]) << 24 | UInt32(bytes[i + 1]) << 16 | UInt32(bytes[i + 2]) << 8 | UInt32(bytes[i + 3]) }
+        guard UInt64(u32(0)) == UInt64(n - 4), UInt64(u32(10)) == UInt64(n - 14) else { return nil }
+        let id = u32(6)
         return .runtime(id: id, .reply(body: Array(UnsafeRawBufferPointer(rebasing: bytes[14..<n]))))
     }
 }

@@ -5,15 +5,20 @@
 //       directory fsync, index temp file + fsync + rename + directory fsync, unlink of the old
 //       object) against a plain `open(O_TRUNC)` + `write` + `fsync` + `close` of the same bytes;
 //   8a′. the same write against a crash-safe plain write (temp + write + fsync + rename + dir fsync);
-//   8b. read throughput: `EncryptedStore.read` (index load and authentication, whole-object read,
-//       AES-GCM open) against a plain `open` + `read` + `close` into a buffer.
+//   8b. read throughput: `EncryptedStore.read` (index, cached while its file is unchanged; the
+//       object read and opened segment by segment) against a plain `open` + `read` + `close`.
+//   8c. (below) capability-checked storage calls through the runtime's session handler.
 // For 4 KiB and 16 MiB objects. Sides alternate in chunks (`Timing.paired`) so both see the same
 // load; each round yields both rates and their ratio; medians are reported.
 
 #if canImport(Glibc)
 import Glibc
 #endif
+import CapsuleWire
 import Crypto
+import ElastosCore
+import ElastosNode
+import ElastosRuntime
 import ElastosStorage
 import Foundation
 
@@ -113,4 +118,66 @@ func plainRead(_ path: String) -> Int {
         count = got
     }
     return bytes.count
+}
+
+// 8c. capability-checked storage calls: `SessionHandler.handle(.call(…))` on a real node (its
+//     persistent ledger and audit log in a scratch home), so each call is parsed, routed, passes
+//     the twelve checks with the session as caller and reaches `StorageProvider`, against
+//     `EncryptedStore.read`/`stat` called directly on the same store, alternating in chunks.
+
+extension Bench {
+    func storageCalls(_ rows: inout [Row], scratch: TempDir) {
+        print()
+        print("8c. capability-checked storage calls (a real node's ledger and audit log)")
+        let node: Node
+        do { node = try Node(home: NodeHome(path: scratch.path + "/calls-home")) } catch {
+            print("  cannot open a node: \(error)"); return
+        }
+        defer { try? node.close() }
+        let store: EncryptedStore
+        let router: ProviderRouter
+        do {
+            store = try EncryptedStore(home: node.home)
+            router = try ProviderRouter([(StorageProvider.prefix, StorageProvider(store: store))])
+        } catch {
+            print("  cannot open the store: \(error)"); return
+        }
+        let session = Session(capsule: "bench", version: "1", cid: "", publisher: "", trust: .trusted, substrate: "bench",
+                              startedAt: Node.systemClock())
+        let handler = SessionHandler(session: session, node: node, router: router,
+                                     policy: DeclaredCapabilityPolicy(allowDeclared: false), declared: [])
+        let token: [UInt8]
+        do {
+            token = try node.issue(Grant(holder: session.principal, resource: try ResourcePattern("localhost://storage/apps/bench/*"),
+                                         actions: ActionSet([.read, .write]), expiry: Node.systemClock() + 3600)).encoded
+        } catch {
+            print("  cannot issue a token: \(error)"); return
+        }
+        let uri = "localhost://storage/apps/bench/calls/note"
+        let address = try! StorageAddress(parsing: "apps/bench/calls/note")
+        let payload = [UInt8](repeating: 0x61, count: 4 << 10)
+        try! store.write(payload, to: address)
+        var failures = 0
+        for (label, body) in [("read 4 KiB", [UInt8]()), ("stat", Array("stat".utf8))] {
+            var pairs: [(Double, Double)] = []
+            for _ in 0..<plan.rounds {
+                pairs.append(Timing.paired(seconds: plan.roundSeconds, chunk: 50, { i in
+                    if case .error = handler.handle(.call(uri: uri, action: .read, token: token, body: body), id: UInt32(truncatingIfNeeded: i)) {
+                        failures += 1
+                    }
+                }, { _ in
+                    if body.isEmpty { precondition(try! store.read(address).count == payload.count) } else { _ = try! store.stat(address) }
+                }))
+            }
+            let checked = Measurement(rates: pairs.map(\.0)), direct = Measurement(rates: pairs.map(\.1))
+            let ratio = Measurement(rates: pairs.map { $0.0 / $0.1 })
+            print("  " + Format.pad("\(label), checked call", 34) + Format.padLeft(Format.rate(checked.median), 14)
+                  + "   direct " + Format.padLeft(Format.rate(direct.median), 12) + "   ratio " + Format.ratio(ratio.median))
+            print("      checked rounds: " + checked.rates.map { Format.count($0) }.joined(separator: ", ")
+                  + "  (spread " + Format.percent(checked.spread) + ")")
+            rows.append(Row(figure: "storage \(label): checked calls/s (direct)",
+                            median: Format.rate(checked.median) + " (" + Format.rate(direct.median) + ")", target: "—", pass: nil))
+        }
+        if failures > 0 { print("      !! \(failures) checked calls failed: figure is invalid") }
+    }
 }

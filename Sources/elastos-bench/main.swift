@@ -101,7 +101,7 @@ struct Bench {
         if wants("audit") { auditAppends(&rows, base: raw) }
         if wants("uses") { useLimited(&rows, base: raw, scratch: scratch) }
         if wants("wasm") { wasm(&rows) }  // WasmBench.swift
-        if wants("storage") { storage(&rows, scratch: scratch) }  // StorageBench.swift
+        if wants("storage") { storage(&rows, scratch: scratch); storageCalls(&rows, scratch: scratch) }  // StorageBench.swift
         if wants("native") { native(&rows) }  // NativeBench.swift
         summary(rows)
     }

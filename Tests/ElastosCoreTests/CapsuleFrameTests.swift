@@ -42,6 +42,21 @@ import Testing
         }
     }
 
+    @Test func lengthsWithTheTopBitSetAreRefusedNotTrappedOn() {
+        // A length prefix ≥ 2³¹ (negative as a 32-bit Int) and a blob length of 2³² − 1.
+        var frame = CapsuleFrame.request(id: 7, .call(uri: "x://a", action: .read, token: [], body: [1, 2, 3])).encoded()
+        var huge = frame
+        huge[0] = 0xff; huge[1] = 0xff; huge[2] = 0xff; huge[3] = 0xf0
+        #expect(throws: FrameError.tooLarge(length: 0xffff_fff0, limit: CapsuleFrame.defaultMaxLength)) { try CapsuleFrame.decode(huge) }
+        var stream = FrameStreamDecoder(maxLength: CapsuleFrame.defaultMaxLength)
+        stream.append(huge[...])
+        #expect(throws: FrameError.tooLarge(length: 0xffff_fff0, limit: CapsuleFrame.defaultMaxLength)) { try stream.next() }
+        // The body blob's u32 length is the last 7 bytes before the body: set it to 2³² − 1.
+        let blobLength = frame.count - 3 - 4
+        for i in 0..<4 { frame[blobLength + i] = 0xff }
+        #expect(throws: FrameError.truncated) { try CapsuleFrame.decode(frame) }
+    }
+
     @Test func limitsAreEnforced() {
         let big = CapsuleFrame.request(id: 1, .call(uri: "x://a", action: .read, token: [], body: [UInt8](repeating: 0, count: 2000)))
         #expect(throws: FrameError.tooLarge(length: big.encoded().count - 4, limit: 1000)) { try CapsuleFrame.decode(big.encoded(), maxLength: 1000) }
