@@ -7,6 +7,7 @@
 //   8a′. the same write against a crash-safe plain write (temp + write + fsync + rename + dir fsync);
 //   8b. read throughput: `EncryptedStore.read` (index, cached while its file is unchanged; the
 //       object read and opened segment by segment) against a plain `open` + `read` + `close`.
+//   8b′. the same 16 MiB reads from disk: both sides' files dropped from the page cache first;
 //   8c. (below) capability-checked storage calls through the runtime's session handler.
 // For 4 KiB and 16 MiB objects. Sides alternate in chunks (`Timing.paired`) so both see the same
 // load; each round yields both rates and their ratio; medians are reported.
@@ -63,7 +64,29 @@ extension Bench {
                                            { i in precondition(try! store.read(addresses[i % slots]).count == size) },
                                            { i in precondition(plainRead(plainPaths[i % slots]) == size) }))
             }
-            for (kind, pairs) in [("write", writes), ("write vs atomic", atomic), ("read", reads)] {
+            // Reads from disk: every file of both sides dropped from the page cache before each
+            // read (outside the timed part), for the large size only.
+            var coldReads: [(Double, Double)] = []
+            if size >= 16 << 20 {
+                let everything = [scratch.path + "/storage", plainDirectory]
+                for _ in 0..<plan.rounds {
+                    var te = Duration.zero, tp = Duration.zero
+                    for i in 0..<perRound {
+                        dropFromPageCache(everything)
+                        let t0 = ContinuousClock.now
+                        precondition(try! store.read(addresses[i % slots]).count == size)
+                        te += ContinuousClock.now - t0
+                        dropFromPageCache(everything)
+                        let t1 = ContinuousClock.now
+                        precondition(plainRead(plainPaths[i % slots]) == size)
+                        tp += ContinuousClock.now - t1
+                    }
+                    coldReads.append((Double(perRound) / te.seconds, Double(perRound) / tp.seconds))
+                }
+            }
+            var kinds = [("write", writes), ("write vs atomic", atomic), ("read", reads)]
+            if !coldReads.isEmpty { kinds.append(("read from disk", coldReads)) }
+            for (kind, pairs) in kinds {
                 let mb = Double(size) / 1e6
                 let encrypted = Measurement(rates: pairs.map { $0.0 * mb })
                 let plain = Measurement(rates: pairs.map { $0.1 * mb })
@@ -73,7 +96,7 @@ extension Bench {
                       + "   ratio " + Format.ratio(ratio.median))
                 print("      ratio rounds: " + ratio.rates.map { Format.ratio($0) }.joined(separator: ", ")
                       + "  (spread " + Format.percent(ratio.spread) + ")")
-                let large = size >= 16 << 20 && kind != "write vs atomic"
+                let large = size >= 16 << 20 && kind != "write vs atomic" && kind != "read"
                 rows.append(Row(figure: "storage \(kind) \(label): encrypted / plain",
                                 median: String(format: "%.1f / %.1f MB/s = ", encrypted.median, plain.median) + Format.ratio(ratio.median),
                                 target: large ? "≥ 0.80×" : "—", pass: large ? ratio.median >= 0.8 : nil))
@@ -102,6 +125,21 @@ func plainAtomicWrite(_ bytes: [UInt8], _ path: String) {
     let dir = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     precondition(dir >= 0 && fsync(dir) == 0)
     close(dir)
+}
+
+/// Drops every regular file under `roots` from the page cache (clean pages only: the files were
+/// fsynced when written).
+func dropFromPageCache(_ roots: [String]) {
+    for root in roots {
+        guard let names = FileManager.default.enumerator(atPath: root) else { continue }
+        for case let name as String in names {
+            let fd = open(root + "/" + name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else { continue }
+            _ = fdatasync(fd)
+            _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
+            close(fd)
+        }
+    }
 }
 
 /// The baseline read: the whole file into a fresh buffer.
