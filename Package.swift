@@ -111,7 +111,7 @@ let package = Package(
         .testTarget(name: "ElastosCoreTests", dependencies: ["ElastosCore", "CapsuleWire"], resources: [.copy("Vectors")]),
         .testTarget(name: "ElastosNodeTests", dependencies: ["ElastosNode", "ElastosCore"]),
         .testTarget(name: "ElastosStorageTests", dependencies: ["ElastosStorage", "ElastosNode", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "ElastosRuntimeTests", dependencies: ["ElastosRuntime", "ElastosStorage", "ElastosCapsule", "ElastosNode", "ElastosCore", "ElastosWasm", "CapsuleWire"]),
+        .testTarget(name: "ElastosRuntimeTests", dependencies: ["ElastosRuntime", "ElastosStorage", "ElastosCapsule", "ElastosNode", "ElastosCore", "ElastosWasm", "CapsuleWire", "ElastosGuest"]),
         .testTarget(name: "ElastosCapsuleTests", dependencies: ["ElastosCapsule", "ElastosNode", "ElastosCore"]),
         .testTarget(
             name: "ElastosWasmTests",

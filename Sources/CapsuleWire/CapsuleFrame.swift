@@ -112,6 +112,11 @@ public enum CapsuleRequest: Sendable, Equatable {
     /// Starts pushed events for a URI; the reply body is the subscription id (u32).
     case subscribe(uri: String, token: [UInt8])
     case unsubscribe(subscription: UInt32)
+    /// A provider capsule's answer to the runtime's `serve` with this frame's id: the reply
+    /// body. The runtime sends nothing back.
+    case served(body: [UInt8])
+    /// A provider capsule's failure answer to `serve`.
+    case serveFailed(code: CapsuleErrorCode, message: String)
 }
 
 /// What the runtime sends a capsule.
@@ -119,6 +124,10 @@ public enum RuntimeMessage: Sendable, Equatable {
     case reply(body: [UInt8])
     case error(code: CapsuleErrorCode, message: String)
     case event(subscription: UInt32, uri: String, body: [UInt8])
+    /// To a provider capsule: a call that already passed the capability checks, made by
+    /// `caller` (a session principal), for the provider to carry out. The frame's id is the
+    /// runtime's; the capsule answers with `served` or `serveFailed` under the same id.
+    case serve(caller: String, uri: String, action: Action, body: [UInt8])
 }
 
 /// One frame: a request or a runtime message with its id.
@@ -157,12 +166,16 @@ public enum CapsuleFrame: Sendable, Equatable {
             case .info: w.u8(0x04); w.u32(id)
             case .subscribe(let uri, let token): w.u8(0x05); w.u32(id); Self.str(&w, uri); Self.blob(&w, token)
             case .unsubscribe(let s): w.u8(0x06); w.u32(id); w.u32(s)
+            case .served(let body): w.u8(0x07); w.u32(id); Self.blob(&w, body)
+            case .serveFailed(let code, let message): w.u8(0x08); w.u32(id); w.u16(code.rawValue); Self.str(&w, message)
             }
         case .runtime(let id, let m):
             switch m {
             case .reply(let body): w.u8(0x81); w.u32(id); Self.blob(&w, body)
             case .error(let code, let message): w.u8(0x82); w.u32(id); w.u16(code.rawValue); Self.str(&w, message)
             case .event(let s, let uri, let body): w.u8(0x83); w.u32(id); w.u32(s); Self.str(&w, uri); Self.blob(&w, body)
+            case .serve(let caller, let uri, let action, let body):
+                w.u8(0x84); w.u32(id); Self.str(&w, caller); Self.str(&w, uri); w.u8(action.bit); Self.blob(&w, body)
             }
         }
         var bytes = w.bytes
@@ -226,6 +239,11 @@ public enum CapsuleFrame: Sendable, Equatable {
                 let uri = try readString(&r, "uri")
                 frame = .request(id: id, .subscribe(uri: uri, token: try readBlob(&r, "token")))
             case 0x06: frame = .request(id: id, .unsubscribe(subscription: try r.u32()))
+            case 0x07: frame = .request(id: id, .served(body: try readBlob(&r, "body")))
+            case 0x08:
+                let raw = try r.u16()
+                guard let code = CapsuleErrorCode(rawValue: raw) else { throw FrameError.unknownErrorCode(raw) }
+                frame = .request(id: id, .serveFailed(code: code, message: try readString(&r, "message")))
             case 0x81: frame = .runtime(id: id, .reply(body: try readBlob(&r, "body")))
             case 0x82:
                 let raw = try r.u16()
@@ -235,6 +253,12 @@ public enum CapsuleFrame: Sendable, Equatable {
                 let s = try r.u32()
                 let uri = try readString(&r, "uri")
                 frame = .runtime(id: id, .event(subscription: s, uri: uri, body: try readBlob(&r, "body")))
+            case 0x84:
+                let caller = try readString(&r, "caller")
+                let uri = try readString(&r, "uri")
+                let code = try r.u8()
+                guard let action = Action(bit: code) else { throw FrameError.invalidAction(code) }
+                frame = .runtime(id: id, .serve(caller: caller, uri: uri, action: action, body: try readBlob(&r, "body")))
             default:
                 throw FrameError.unknownKind(kind)
             }

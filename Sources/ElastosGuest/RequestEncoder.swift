@@ -35,6 +35,12 @@ public enum RequestEncoder {
             }
         case .unsubscribe(let s):
             return frame(kind: 0x06, id: id, size: 4) { w in w.u32(s) }
+        case .served(let body):
+            return frame(kind: 0x07, id: id, size: 4 + body.count) { w in w.blob(body) }
+        case .serveFailed(let code, let message):
+            return withUTF8(message) { m in
+                frame(kind: 0x08, id: id, size: 2 + 2 + m.count) { w in w.u16(code.rawValue); w.str(m) }
+            }
         }
     }
 
@@ -69,6 +75,7 @@ public enum RequestEncoder {
     private struct Writer {
         var base: UnsafeMutableRawPointer
         mutating func byte(_ v: UInt8) { base.storeBytes(of: v, as: UInt8.self); base += 1 }
+        mutating func u16(_ v: UInt16) { byte(UInt8(truncatingIfNeeded: v >> 8)); byte(UInt8(truncatingIfNeeded: v)) }
         mutating func u32(_ v: UInt32) { base.storeBytes(of: v.bigEndian, as: UInt32.self); base += 4 }
         mutating func raw(_ b: UnsafeRawBufferPointer) {
             if let p = b.baseAddress, b.count > 0 { base.copyMemory(from: p, byteCount: b.count) }

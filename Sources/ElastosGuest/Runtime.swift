@@ -57,6 +57,22 @@ public struct Event: Equatable {
     }
 }
 
+/// A call the runtime hands a provider capsule (`serve`): it already passed the capability
+/// checks for `caller`. Answer it with ``Runtime/answer(_:body:)`` or ``Runtime/fail(_:code:message:)``.
+public struct ServedCall: Equatable, Sendable {
+    /// The runtime's id for this call: the answer must carry it.
+    public let id: UInt32
+    /// The session principal (`session:<id>`) the call was made by.
+    public let caller: String
+    public let uri: String
+    public let action: Action
+    public let body: [UInt8]
+
+    public init(id: UInt32, caller: String, uri: String, action: Action, body: [UInt8]) {
+        self.id = id; self.caller = caller; self.uri = uri; self.action = action; self.body = body
+    }
+}
+
 /// What `info` says about this capsule's session.
 public struct SessionInfo: Equatable {
     /// The reply as the runtime sent it (UTF-8 JSON).
@@ -91,6 +107,19 @@ public enum Runtime {
     public static func nextEvent(timeoutMilliseconds: Int32 = -1) throws(GuestError) -> Event? {
         try RuntimeConnection.shared.nextEvent(timeoutMilliseconds: timeoutMilliseconds)
     }
+    /// For provider capsules: the next call to carry out, waiting up to `timeoutMilliseconds`
+    /// (negative: until one comes); nil on timeout.
+    public static func nextCall(timeoutMilliseconds: Int32 = -1) throws(GuestError) -> ServedCall? {
+        try RuntimeConnection.shared.nextCall(timeoutMilliseconds: timeoutMilliseconds)
+    }
+    /// Answers a served call with its reply body.
+    public static func answer(_ call: ServedCall, body: [UInt8]) throws(GuestError) {
+        try RuntimeConnection.shared.answer(call, body: body)
+    }
+    /// Answers a served call with a failure the runtime passes on to the caller.
+    public static func fail(_ call: ServedCall, code: CapsuleErrorCode, message: String) throws(GuestError) {
+        try RuntimeConnection.shared.fail(call, code: code, message: message)
+    }
 }
 
 /// One connection to the runtime. Capsules use ``Runtime``; tests and tools may open their own.
@@ -101,6 +130,8 @@ public final class RuntimeConnection: @unchecked Sendable {
     private var replies: [UInt32: RuntimeMessage] = [:]
     private var events: [Event] = []
     private var eventHead = 0
+    private var calls: [ServedCall] = []
+    private var callHead = 0
     private let transport: Transport
     #if !arch(wasm32)
     private let lock = Mutex(())
@@ -166,21 +197,42 @@ public final class RuntimeConnection: @unchecked Sendable {
 
     public func nextEvent(timeoutMilliseconds: Int32 = -1) throws(GuestError) -> Event? {
         try exclusive { () throws(GuestError) -> Event? in
-            if let e = takeEvent() { return e }
-            let deadline = timeoutMilliseconds < 0 ? nil : Optional(System.monotonicNanoseconds() + UInt64(timeoutMilliseconds) * 1_000_000)
-            while true {
-                var wait: Int32 = -1
-                if let deadline {
-                    let now = System.monotonicNanoseconds()
-                    wait = now >= deadline ? 0 : Int32(clamping: (deadline - now + 999_999) / 1_000_000)
-                }
-                guard let frame = try transport.receive(timeoutMilliseconds: wait) else {
-                    if deadline != nil { return nil }
-                    continue
-                }
-                file(frame)
-                if let e = takeEvent() { return e }
+            try waitFor(timeoutMilliseconds) { () -> Event? in takeEvent() }
+        }
+    }
+
+    public func nextCall(timeoutMilliseconds: Int32 = -1) throws(GuestError) -> ServedCall? {
+        try exclusive { () throws(GuestError) -> ServedCall? in
+            try waitFor(timeoutMilliseconds) { () -> ServedCall? in takeCall() }
+        }
+    }
+
+    public func answer(_ call: ServedCall, body: [UInt8]) throws(GuestError) {
+        try exclusive { () throws(GuestError) in try transport.send(RequestEncoder.encode(id: call.id, .served(body: body))) }
+    }
+
+    public func fail(_ call: ServedCall, code: CapsuleErrorCode, message: String) throws(GuestError) {
+        try exclusive { () throws(GuestError) in
+            try transport.send(RequestEncoder.encode(id: call.id, .serveFailed(code: code, message: message)))
+        }
+    }
+
+    /// Reads frames, filing them, until `take` finds something or the timeout passes.
+    private func waitFor<T>(_ timeoutMilliseconds: Int32, _ take: () -> T?) throws(GuestError) -> T? {
+        if let e = take() { return e }
+        let deadline = timeoutMilliseconds < 0 ? nil : Optional(System.monotonicNanoseconds() + UInt64(timeoutMilliseconds) * 1_000_000)
+        while true {
+            var wait: Int32 = -1
+            if let deadline {
+                let now = System.monotonicNanoseconds()
+                wait = now >= deadline ? 0 : Int32(clamping: (deadline - now + 999_999) / 1_000_000)
             }
+            guard let frame = try transport.receive(timeoutMilliseconds: wait) else {
+                if deadline != nil { return nil }
+                continue
+            }
+            file(frame)
+            if let e = take() { return e }
         }
     }
 
@@ -195,7 +247,7 @@ public final class RuntimeConnection: @unchecked Sendable {
             var answer = replies.isEmpty ? nil : replies.removeValue(forKey: id)
             while answer == nil {
                 guard let frame = try transport.receive(timeoutMilliseconds: -1) else { continue }
-                if case .runtime(id, let message) = frame, !message.isEvent {
+                if case .runtime(id, let message) = frame, !message.isPushed {
                     answer = message
                 } else {
                     file(frame)
@@ -204,7 +256,7 @@ public final class RuntimeConnection: @unchecked Sendable {
             switch answer {
             case .reply(let body)?: return body
             case .error(let code, let message)?: throw .refused(code: code, message: message)
-            case .event?, nil: throw .unexpectedReply("an event with the id of a request")
+            case .event?, .serve?, nil: throw .unexpectedReply("a pushed frame with the id of a request")
             }
         }
     }
@@ -213,6 +265,8 @@ public final class RuntimeConnection: @unchecked Sendable {
         switch frame {
         case .runtime(_, .event(let s, let uri, let body)):
             events.append(Event(subscription: s, uri: uri, body: body))
+        case .runtime(let id, .serve(let caller, let uri, let action, let body)):
+            calls.append(ServedCall(id: id, caller: caller, uri: uri, action: action, body: body))
         case .runtime(let id, let message):
             replies[id] = message
         case .request:
@@ -227,12 +281,23 @@ public final class RuntimeConnection: @unchecked Sendable {
         if eventHead == events.count { events.removeAll(keepingCapacity: true); eventHead = 0 }
         return e
     }
+
+    private func takeCall() -> ServedCall? {
+        guard callHead < calls.count else { return nil }
+        let c = calls[callHead]
+        callHead += 1
+        if callHead == calls.count { calls.removeAll(keepingCapacity: true); callHead = 0 }
+        return c
+    }
 }
 
 extension RuntimeMessage {
-    var isEvent: Bool {
-        if case .event = self { return true }
-        return false
+    /// Events and served calls arrive on their own, with ids that are not the capsule's.
+    var isPushed: Bool {
+        switch self {
+        case .event, .serve: true
+        case .reply, .error: false
+        }
     }
 }
 

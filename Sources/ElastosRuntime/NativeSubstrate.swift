@@ -60,6 +60,8 @@ final class NativeRunning: RunningCapsule {
     let capsule: NativeCapsule
     init(_ capsule: NativeCapsule) { self.capsule = capsule }
 
+    var channel: CapsuleChannel? { capsule.channel }
+
     func wait() -> SessionState {
         switch capsule.wait() {
         case .exited(let code): .exited(code: code)

@@ -65,6 +65,24 @@ public final class RuntimeNode: Sendable {
         return session
     }
 
+    /// Launches a provider capsule (manifest role `provider`) and binds `provider`, a route the
+    /// router already has, to it: calls to that route are then served by the capsule.
+    public func launchProvider(_ capsule: LaunchableCapsule, as provider: CapsuleProvider, args: [String] = [],
+                               stdio: StdioDescriptors, policy: any CapabilityPolicy) throws(LaunchError) -> Session {
+        guard capsule.role == "provider" else {
+            throw LaunchError("\(capsule.name) has role \(capsule.role): only a provider capsule can serve \(provider.name)")
+        }
+        let session = try launch(capsule, args: args, stdio: stdio, policy: policy)
+        guard let channel = running.withLock({ $0[session.id]?.channel }) else {
+            stop(session.id, reason: "its substrate cannot hand it calls")
+            throw LaunchError("\(capsule.name) runs on \(capsule.type), which cannot serve calls yet (native provider capsules can)")
+        }
+        provider.bind(channel)
+        node.audit.record(AuditEvent(event: "provider.bound", subject: session.principal, resource: provider.name,
+                                     decision: .info, reason: "\(capsule.name) \(capsule.version) serves \(provider.name)"))
+        return session
+    }
+
     /// Blocks until the session ends.
     public func wait(_ id: String) -> SessionState {
         finishedSignal.lock()

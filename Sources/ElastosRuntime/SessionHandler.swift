@@ -1,6 +1,7 @@
 public import ElastosCore
 public import ElastosNode
 import Foundation
+import ElastosWasm
 
 /// A capability a capsule's manifest declares it may ask for.
 public struct DeclaredCapability: Sendable, Equatable {
@@ -84,6 +85,12 @@ public final class SessionHandler: Sendable {
             return .error(code: .noProvider, message: "nothing publishes events for \(uri)")
         case .unsubscribe(let s):
             return .error(code: .unknownSubscription, message: "no subscription \(s)")
+        case .served, .serveFailed:
+            // Answers to `serve` are taken by the channel of a provider capsule; here there is
+            // no call they could answer.
+            audit("sandbox.refused", resource: "serve", action: "answer", decision: .deny,
+                  reason: SandboxRefusal.unexpectedAnswer(id: id).description)
+            return .error(code: .invalidRequest, message: "this capsule was handed no call to answer")
         }
     }
 

@@ -53,6 +53,13 @@ public protocol RunningCapsule: Sendable {
     func wait() -> SessionState
     /// Stops it from another thread.
     func stop(reason: String)
+    /// The capsule-protocol channel the runtime can hand calls to (`serve`), for substrates
+    /// that have one: what a provider capsule is reached through.
+    var channel: CapsuleChannel? { get }
+}
+
+extension RunningCapsule {
+    public var channel: CapsuleChannel? { nil }
 }
 
 /// Why a launch failed before the capsule ran.

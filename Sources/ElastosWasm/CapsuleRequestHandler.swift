@@ -37,6 +37,9 @@ public enum SandboxRefusal: Sendable, Equatable, CustomStringConvertible {
     case malformedFrame(id: UInt32?, FrameError)
     /// `send` while the reply queue is full (the guest got ``HostCallStatus/queueFull``).
     case queueFull
+    /// A `served`/`serve_failed` answer to a call the runtime never handed the capsule, or
+    /// one that had already timed out.
+    case unexpectedAnswer(id: UInt32)
 
     public var description: String {
         switch self {
@@ -48,6 +51,7 @@ public enum SandboxRefusal: Sendable, Equatable, CustomStringConvertible {
         case .badGuestPointer(let f): "\(f): pointer outside guest memory or misaligned"
         case .malformedFrame(let id, let e): "malformed frame" + (id.map { " (id \($0))" } ?? "") + ": \(e)"
         case .queueFull: "send refused: replies and events are waiting to be received"
+        case .unexpectedAnswer(let id): "an answer to call \(id), which the capsule was not handed (or which timed out)"
         }
     }
 }

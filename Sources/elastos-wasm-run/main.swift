@@ -128,6 +128,7 @@ struct EchoHandler: CapsuleRequestHandler {
         case .requestCapability: return .error(code: .capabilityRefused, message: "this runner grants nothing")
         case .subscribe: return .error(code: .noProvider, message: "this runner has no events")
         case .unsubscribe(let s): return .error(code: .unknownSubscription, message: "no subscription \(s)")
+        case .served, .serveFailed: return .error(code: .invalidRequest, message: "this runner hands guests no calls to answer")
         }
     }
     func sandboxRefused(_ refusal: SandboxRefusal) { if audit { log.line("audit: sandbox.refused \(refusal)") } }

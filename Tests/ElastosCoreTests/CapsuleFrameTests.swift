@@ -9,9 +9,13 @@ import Testing
         .request(id: 4, .info),
         .request(id: 5, .subscribe(uri: "elastos://peer/topic/general", token: [9])),
         .request(id: 6, .unsubscribe(subscription: 77)),
+        .request(id: 9, .served(body: Array("{\"kind\":\"file\"}".utf8))),
+        .request(id: 10, .serveFailed(code: .integrityFailed, message: "the object failed authentication")),
         .runtime(id: 1, .reply(body: [])),
         .runtime(id: 2, .error(code: .denied, message: "token expired at 5 — check 10 (expiry)")),
         .runtime(id: 0, .event(subscription: 77, uri: "elastos://peer/topic/general", body: [0, 255])),
+        .runtime(id: 9, .serve(caller: "session:0123456789abcdef0123456789abcdef", uri: "localhost://storage/apps/notes/a",
+                               action: .write, body: Array("put\nhello".utf8))),
     ]
 
     @Test func everyKindRoundTrips() throws {

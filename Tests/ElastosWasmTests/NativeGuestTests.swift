@@ -66,6 +66,7 @@ import Darwin
         case .requestCapability: .reply(body: [9, 9, 9])
         case .subscribe: .reply(body: [0, 0, 0, 5])
         case .unsubscribe(let s): s == 5 ? .reply(body: []) : .error(code: .unknownSubscription, message: "no \(s)")
+        case .served, .serveFailed: .error(code: .invalidRequest, message: "no call to answer")
         }
     }
 
@@ -158,7 +159,9 @@ import Darwin
             requests.append(.call(uri: s, action: .admin, token: [], body: []))
             requests.append(.requestCapability(uri: s, actions: ActionSet([.read, .delete]), reason: s))
             requests.append(.subscribe(uri: s, token: Array(repeating: 7, count: 185)))
+            requests.append(.serveFailed(code: .conflict, message: s))
         }
+        requests += [.served(body: []), .served(body: Array(repeating: 3, count: 70_000))]
         for (i, r) in requests.enumerated() {
             let id = UInt32(i) &* 2_654_435_761
             #expect(RequestEncoder.encode(id: id, r) == CapsuleFrame.request(id: id, r).encoded(), "\(r)")

@@ -29,6 +29,7 @@ final class RecordingHandler: CapsuleRequestHandler {
         case .requestCapability: return .error(code: .capabilityRefused, message: "nothing is granted in tests")
         case .subscribe: return .reply(body: [0, 0, 0, 1])
         case .unsubscribe: return .reply(body: [])
+        case .served, .serveFailed: return .error(code: .invalidRequest, message: "no call to answer")
         }
     }
 

@@ -18,6 +18,8 @@ public final class CapsuleChannel: Sendable {
     private let socket: Mutex<Int32>
     private let handler: any CapsuleRequestHandler
     public let maxFrameLength: Int
+    /// Calls handed to the capsule with `serve` and not yet answered (provider capsules).
+    private let served = Mutex(ServedCalls())
 
     /// Takes ownership of `fd`, a connected stream socket.
     public init(fd: Int32, handler: any CapsuleRequestHandler, maxFrameLength: Int = CapsuleFrame.defaultMaxLength) {
@@ -67,6 +69,10 @@ public final class CapsuleChannel: Sendable {
                 }
                 guard let item else { break }
                 switch item {
+                case .frame(.request(let id, .served(let body))):
+                    answered(id, .ok(body))
+                case .frame(.request(let id, .serveFailed(let code, let message))):
+                    answered(id, .failed(code: code, message: message))
                 case .frame(.request(let id, let request)):
                     reply(id, handler.handle(request, id: id))
                 case .frame(.runtime(let id, _)):
@@ -82,6 +88,51 @@ public final class CapsuleChannel: Sendable {
         socket.withLock { fd in
             if fd >= 0 { Glibc.close(fd); fd = -1 }
         }
+        // Nobody will answer what is still outstanding.
+        for waiter in served.withLock({ table in defer { table.waiting = [:]; table.closed = true }; return Array(table.waiting.values) }) {
+            waiter.finish(.failed(code: .providerFailed, message: "the provider capsule ended before answering"))
+        }
+    }
+
+    // MARK: Serving (provider capsules)
+
+    /// Hands the capsule a call that already passed the checks and waits for its answer, at
+    /// most `timeout`. A capsule that is gone, does not read, or does not answer in time gives
+    /// `provider_failed` or `timed_out`; a late answer is then refused as unexpected.
+    public func serve(caller: String, uri: String, action: Action, body: [UInt8], timeout: Duration) -> ProviderResult {
+        let waiter = ServedCalls.Waiter()
+        guard let id = served.withLock({ table -> UInt32? in
+            guard !table.closed else { return nil }
+            let id = table.nextID
+            table.nextID = table.nextID == .max ? 1 : table.nextID + 1
+            table.waiting[id] = waiter
+            return id
+        }) else {
+            return .failed(code: .providerFailed, message: "the provider capsule is not running")
+        }
+        let frame = CapsuleFrame.runtime(id: id, .serve(caller: caller, uri: uri, action: action, body: body)).encoded()
+        guard frame.count - 4 <= maxFrameLength else {
+            _ = served.withLock { $0.waiting.removeValue(forKey: id) }
+            return .failed(code: .frameTooLarge, message: "the call of \(frame.count - 4) bytes is over the provider's \(maxFrameLength)-byte frame limit")
+        }
+        let deadline = ContinuousClock.now + timeout
+        guard write(frame, deadline: deadline) else {
+            _ = served.withLock { $0.waiting.removeValue(forKey: id) }
+            return .failed(code: .timedOut, message: "the provider capsule did not take the call in time (or has gone)")
+        }
+        if let result = waiter.wait(until: deadline) { return result }
+        // Timed out, unless the answer raced in just now.
+        if served.withLock({ $0.waiting.removeValue(forKey: id) }) == nil, let result = waiter.wait(until: .now) { return result }
+        return .failed(code: .timedOut, message: "the provider capsule did not answer within \(timeout)")
+    }
+
+    private func answered(_ id: UInt32, _ result: ProviderResult) {
+        guard let waiter = served.withLock({ $0.waiting.removeValue(forKey: id) }) else {
+            handler.sandboxRefused(.unexpectedAnswer(id: id))
+            reply(id, .error(code: .invalidRequest, message: "no call \(id) is waiting for an answer"))
+            return
+        }
+        waiter.finish(result)
     }
 
     /// Sends a reply, replacing one over the frame limit by an error.
@@ -92,6 +143,28 @@ public final class CapsuleChannel: Sendable {
                 code: .frameTooLarge, message: "the reply of \(frame.count - 4) bytes is over the \(maxFrameLength)-byte frame limit")).encoded()
         }
         _ = write(frame, onlyIfWritable: false)
+    }
+
+    /// Writes the whole frame unless the socket stays full past `deadline`.
+    private func write(_ frame: [UInt8], deadline: ContinuousClock.Instant) -> Bool {
+        socket.withLock { fd in
+            guard fd >= 0 else { return false }
+            var offset = 0
+            while offset < frame.count {
+                let left = deadline - .now
+                guard left > .zero else { return false }
+                var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                let ms = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+                let ready = poll(&p, 1, ms)
+                if ready < 0 && errno == EINTR { continue }
+                guard ready == 1, p.revents & Int16(POLLOUT) != 0 else { return false }
+                let n = frame[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+                if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
     }
 
     private func write(_ frame: [UInt8], onlyIfWritable: Bool) -> Bool {
@@ -109,6 +182,32 @@ public final class CapsuleChannel: Sendable {
                 offset += n
             }
             return true
+        }
+    }
+}
+
+/// The calls a channel has handed its capsule, by the runtime's id.
+struct ServedCalls {
+    var nextID: UInt32 = 1
+    var waiting: [UInt32: Waiter] = [:]
+    var closed = false
+
+    /// One caller waiting for one answer.
+    final class Waiter: Sendable {
+        private let result = Mutex<ProviderResult?>(nil)
+        private let done = DispatchSemaphore(value: 0)
+
+        func finish(_ r: ProviderResult) {
+            result.withLock { $0 = r }
+            done.signal()
+        }
+
+        /// The answer, or nil if none came by `deadline`.
+        func wait(until deadline: ContinuousClock.Instant) -> ProviderResult? {
+            let left = deadline - .now
+            let nanos = max(0, left.components.seconds * 1_000_000_000 + left.components.attoseconds / 1_000_000_000)
+            guard done.wait(timeout: .now() + .nanoseconds(Int(clamping: nanos))) == .success else { return nil }
+            return result.withLock { $0 }
         }
     }
 }
