@@ -69,9 +69,17 @@ func capsule(_ name: String) -> Target {
         swiftSettings: native ? [] : embedded, linkerSettings: native ? [] : link)
 }
 
+// The storage provider capsule: the node's encrypted store (ElastosStorage, with Foundation and
+// swift-crypto) serving localhost://storage/ from a sandbox. Native only.
+let storageProvider = Target.executableTarget(
+    name: "storage-provider",
+    dependencies: [.product(name: "ElastosGuest", package: "elastos"), .product(name: "CapsuleWire", package: "elastos"),
+                   .product(name: "ElastosCore", package: "elastos"), .product(name: "ElastosStorage", package: "elastos")])
+
 let package = Package(
     name: "elastos-capsules",
     dependencies: [.package(name: "elastos", path: "..")],
     // probe-native uses Glibc (sockets, files, ptrace): a native capsule only.
-    targets: [capsule("hello"), capsule("intruder"), capsule("bench"), capsule("caller")] + (native ? [capsule("probe-native")] : [])
+    targets: [capsule("hello"), capsule("intruder"), capsule("bench"), capsule("caller")]
+        + (native ? [capsule("probe-native"), storageProvider] : [])
 )

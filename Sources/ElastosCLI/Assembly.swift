@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ElastosCapsule
 import ElastosCore
 import ElastosNode
@@ -11,24 +14,55 @@ enum Assembly {
 
     static func substrates() -> [any Substrate] { [WasmSubstrate(), NativeSubstrate()] }
 
+    /// Who serves `localhost://storage/`: the runtime itself, or the storage provider capsule.
+    enum StorageBackend {
+        case inProcess
+        case capsule(CapsuleProvider)
+    }
+
     /// Every provider, at its prefix. Storage lives in the node home (`<home>/storage`).
-    static func router(node: Node) throws -> ProviderRouter {
-        let store: EncryptedStore
-        do { store = try EncryptedStore(home: node.home) } catch { throw CLIError(error.description) }
+    static func router(node: Node, storage: StorageBackend = .inProcess) throws -> ProviderRouter {
+        let storageProvider: any Provider
+        switch storage {
+        case .inProcess:
+            do { storageProvider = StorageProvider(store: try EncryptedStore(home: node.home)) } catch { throw CLIError(error.description) }
+        case .capsule(let provider):
+            storageProvider = provider
+        }
         do {
             return try ProviderRouter([
                 ("elastos://runtime/echo", EchoProvider()),
                 ("elastos://did", DIDProvider(key: node.key)),
-                (StorageProvider.prefix, StorageProvider(store: store)),
+                (StorageProvider.prefix, storageProvider),
             ])
         } catch {
             throw CLIError("internal: bad provider route: \(error)")
         }
     }
 
-    static func runtime(home: HomeOption) throws -> RuntimeNode {
+    static func runtime(home: HomeOption, storage: StorageBackend = .inProcess) throws -> RuntimeNode {
         let node = try home.openNode()
-        return RuntimeNode(node: node, substrates: substrates(), router: try router(node: node))
+        return RuntimeNode(node: node, substrates: substrates(), router: try router(node: node, storage: storage))
+    }
+
+    /// Starts the storage provider capsule `target` (what `elastos run` takes; a directory only
+    /// with `dev`) on the node's store and binds `provider` to it.
+    static func startStorageProvider(_ target: String, dev: Bool, runtime: RuntimeNode, provider: CapsuleProvider) throws -> Session {
+        var capsule = try resolver(runtime: runtime).resolve(absolute(target), dev: dev)
+        guard capsule.type == "native" else {
+            throw CLIError("\(capsule.name) is a \(capsule.type) capsule: the storage provider runs on the native substrate")
+        }
+        // The store's directory must exist (0700) before it is bound into the sandbox.
+        do { _ = try EncryptedStore(home: runtime.node.home) } catch { throw CLIError(error.description) }
+        capsule.dataDirectory = EncryptedStore.directory(of: runtime.node.home)
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { if null >= 0 { close(null) } }
+        do {
+            return try runtime.launchProvider(capsule, as: provider, stdio: StdioDescriptors(input: null, output: 2, error: 2),
+                                              policy: DeclaredCapabilityPolicy(allowDeclared: false))
+        } catch {
+            throw CLIError("cannot start the storage provider capsule: \(error)")
+        }
     }
 
     static func resolver(runtime: RuntimeNode) -> any CapsuleResolver {

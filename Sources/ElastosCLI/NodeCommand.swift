@@ -17,8 +17,26 @@ struct NodeCommand: ParsableCommand {
 
     @OptionGroup var home: HomeOption
 
+    @Option(name: .customLong("storage-provider"), help: ArgumentHelp(
+        "Serve localhost://storage/ from this storage provider capsule (a package, an installed name or CID, or with --dev a directory) instead of in the node's own process.",
+        valueName: "capsule"))
+    var storageProvider: String?
+
+    @Flag(help: "Sign a --storage-provider directory with this node's key (development).")
+    var dev = false
+
     func run() throws {
-        let runtime = try Assembly.runtime(home: home)
+        let provider = storageProvider.map { _ in CapsuleProvider(name: "storage") }
+        let runtime = try Assembly.runtime(home: home, storage: provider.map { .capsule($0) } ?? .inProcess)
+        if let storageProvider, let provider {
+            do {
+                let session = try Assembly.startStorageProvider(storageProvider, dev: dev, runtime: runtime, provider: provider)
+                FileHandle.standardError.write(Data("elastos node: localhost://storage/ served by the storage-provider capsule (session \(session.id.prefix(8)))\n".utf8))
+            } catch {
+                try? runtime.node.close()
+                throw error
+            }
+        }
         let server: ControlServer
         do { server = try ControlServer(runtime: runtime, resolver: Assembly.resolver(runtime: runtime)) } catch {
             throw CLIError("cannot listen on \(ControlServer.socketPath(home.resolved)): \(error)")

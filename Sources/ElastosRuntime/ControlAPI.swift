@@ -45,13 +45,22 @@ public final class ControlServer: Sendable {
 
     public func close() { listener.close() }
 
+    /// The largest request line (a `run` carries the capsule's arguments).
+    static let requestLimit = 1 << 20
+
     private func handle(_ conn: UnixConnection) {
         defer { conn.close() }
         guard conn.peerUID() == geteuid() else {
             try? conn.sendLine(Self.json(["ok": false, "error": "control socket is for the node's own user only"]))
             return
         }
-        guard let (line, fds) = (try? conn.readLine(limit: 64 << 10)) ?? nil else { return }
+        let request: (line: String, fds: [Int32])?
+        do { request = try conn.readLine(limit: Self.requestLimit) } catch {
+            // Say why rather than leave the client waiting for an answer.
+            try? conn.sendLine(Self.json(["ok": false, "error": "request refused: over \(Self.requestLimit >> 10) KiB (\(error))"]))
+            return
+        }
+        guard let (line, fds) = request else { return }
         defer { for d in fds { Glibc.close(d) } }
         guard let data = line.data(using: .utf8), let req = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
             let op = req["op"] as? String
@@ -162,7 +171,12 @@ public enum ControlClient {
 
     /// Sends one request and reads one reply.
     public static func request(_ conn: UnixConnection, _ object: [String: Any], fds: [Int32] = []) throws -> [String: Any] {
-        try conn.sendLine(ControlServer.json(object), fds: fds)
+        do { try conn.sendLine(ControlServer.json(object), fds: fds) } catch {
+            // The node may refuse a request before it has all of it (over the size limit) and
+            // close: its reply says why, so read it before reporting the failed send.
+            if let reply = try? readReply(conn) { return reply }
+            throw error
+        }
         return try readReply(conn)
     }
 

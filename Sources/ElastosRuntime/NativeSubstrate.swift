@@ -40,8 +40,8 @@ public struct NativeSubstrate: Substrate {
         guard access(entry, X_OK) == 0 else {
             throw LaunchError("the capsule's entrypoint \(capsule.entrypoint) is missing from its package or not executable")
         }
-        let data = Self.dataDirectory(home: handler.node.home.path, capsule: capsule.name)
-        for directory in [handler.node.home.path + "/data", data] {
+        let data = capsule.dataDirectory ?? Self.dataDirectory(home: handler.node.home.path, capsule: capsule.name)
+        for directory in capsule.dataDirectory != nil ? [data] : [handler.node.home.path + "/data", data] {
             if mkdir(directory, 0o700) != 0 && errno != EEXIST {
                 throw LaunchError("cannot create the capsule's data directory \(directory): \(String(cString: strerror(errno)))")
             }

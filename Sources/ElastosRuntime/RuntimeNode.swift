@@ -67,11 +67,17 @@ public final class RuntimeNode: Sendable {
 
     /// Launches a provider capsule (manifest role `provider`) and binds `provider`, a route the
     /// router already has, to it: calls to that route are then served by the capsule.
+    ///
+    /// A provider lives as long as the node, so its manifest's CPU and wall-clock limits (meant
+    /// for apps) do not apply; its memory limit does.
     public func launchProvider(_ capsule: LaunchableCapsule, as provider: CapsuleProvider, args: [String] = [],
                                stdio: StdioDescriptors, policy: any CapabilityPolicy) throws(LaunchError) -> Session {
         guard capsule.role == "provider" else {
             throw LaunchError("\(capsule.name) has role \(capsule.role): only a provider capsule can serve \(provider.name)")
         }
+        var capsule = capsule
+        capsule.cpuMillis = nil
+        capsule.wallMillis = nil
         let session = try launch(capsule, args: args, stdio: stdio, policy: policy)
         guard let channel = running.withLock({ $0[session.id]?.channel }) else {
             stop(session.id, reason: "its substrate cannot hand it calls")

@@ -21,6 +21,9 @@ public struct LaunchableCapsule: Sendable {
     /// The manifest's role (`app`, `provider`, `shell`, `agent`, `viewer`): agents and providers
     /// are never prompted for.
     public var role: String
+    /// Where the capsule's own read-write directory is, when not the default
+    /// `<home>/data/<name>` (the storage provider's is the node's store, `<home>/storage`).
+    public var dataDirectory: String?
 
     public init(name: String, version: String, cid: String, publisher: String, trust: TrustLevel, type: String,
                 directory: String, entrypoint: String, declared: [DeclaredCapability], memoryLimitBytes: Int,

@@ -59,12 +59,16 @@ public final class UnixConnection: @unchecked Sendable {
     public func readLine(limit: Int = 1 << 20) throws(SocketError) -> (line: String, fds: [Int32])? {
         var fds: [Int32] = []
         while true {
-            if let nl = buffer.firstIndex(of: 0x0A) {
+            if let nl = buffer.firstIndex(of: 0x0A), nl - buffer.startIndex <= limit {
                 let line = String(decoding: buffer[..<nl], as: UTF8.self)
                 buffer.removeSubrange(...nl)
                 return (line, fds)
             }
-            guard buffer.count < limit else { throw SocketError("read (line over \(limit) bytes)", code: EMSGSIZE) }
+            guard buffer.count <= limit else {
+                // Descriptors that came with a refused line are ours to close.
+                for d in fds { Glibc.close(d) }
+                throw SocketError("read (line over \(limit) bytes)", code: EMSGSIZE)
+            }
             let (chunk, got) = try receiveWithDescriptors(max: 65536)
             fds += got
             if chunk.isEmpty {

@@ -198,10 +198,10 @@ final class TempDir {
 extension CLI {
     /// Starts `elastos node` for this home and waits for its control socket (a debug node on
     /// a loaded machine can take many seconds to start). Stop it with ``stopNode(_:)``.
-    func startNode() throws -> Process {
+    func startNode(_ extra: [String] = []) throws -> Process {
         let node = Process()
         node.executableURL = URL(fileURLWithPath: CLI.binary)
-        node.arguments = ["node", "--home", home]
+        node.arguments = ["node", "--home", home] + extra
         node.standardError = FileHandle.nullDevice
         try node.run()
         for _ in 0..<1200 where !FileManager.default.fileExists(atPath: home + "/control.sock") { usleep(50_000) }

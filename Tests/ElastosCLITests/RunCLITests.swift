@@ -46,6 +46,30 @@ import Testing
         #expect(!(try cli.run(["audit", "tail", "-n", "50"]).stdout.contains("capsule.launched")))
     }
 
+    @Test func aRunRequestOverTheControlLimitIsRefusedClearlyAndKeepsNoDescriptors() throws {
+        try requireHello()
+        let node = try cli.startNode()
+        defer { CLI.stopNode(node) }
+        func pipes() -> [String] {
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(node.processIdentifier)/fd")) ?? []
+            return fds.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(node.processIdentifier)/fd/\($0)") }
+                .filter { $0.hasPrefix("pipe:") }.sorted()
+        }
+        #expect(try cli.run(["ps"]).status == 0)
+        let before = pipes()
+        // Ten 120 KiB arguments: a request line over the node's 1 MiB limit.
+        let big = String(repeating: "x", count: 120 << 10)
+        let r = try cli.run(["run", "--dev", Self.hello] + Array(repeating: big, count: 10))
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("request refused: over 1024 KiB"), "\(r.stderr.prefix(300))")
+        // The client's stdio that came with the refused request is not kept open by the node.
+        var after = pipes()
+        for _ in 0..<40 where after != before { usleep(50_000); after = pipes() }
+        #expect(after == before)
+        // And the node still serves.
+        #expect(try cli.run(["ps"]).status == 0)
+    }
+
     @Test func capsulesRunInsideARunningNodeWithSeparateSessionsAndCanBeStopped() throws {
         try requireHello()
         #expect(try cli.run(["capsule", "install", "--dev", Self.hello]).status == 0)
