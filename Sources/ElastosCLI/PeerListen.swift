@@ -1,0 +1,54 @@
+import ArgumentParser
+import CarrierWire
+import ElastosCarrier
+import ElastosCore
+import Foundation
+
+struct PeerListen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "listen",
+        abstract: "Run this node as a libp2p peer that answers identify, ping and an echo protocol.",
+        discussion: """
+            Prints one `LISTEN <multiaddr>/p2p/<PeerID>` line per bound address, then serves until \
+            --duration seconds pass or standard input closes (so a parent process can stop it). \
+            It also answers /elastos/echo/1.0.0 (each stream's bytes back), for tests and measurements.
+            """
+    )
+
+    static let echoProtocol = "/elastos/echo/1.0.0"
+
+    @OptionGroup var listen: ListenOptions
+    @Option(help: "Seconds to serve before exiting.") var duration = 300
+    @OptionGroup var home: HomeOption
+
+    func run() throws {
+        let addresses = try listen.addresses()
+        let key = try home.nodeKey()
+        let duration = self.duration
+        let node: CarrierNode = try runBlocking {
+            let node = CarrierNode(identity: key)
+            node.handle(Self.echoProtocol) { stream in
+                while let chunk = try? await stream.read() {
+                    guard (try? await stream.write(chunk)) != nil else { return }
+                }
+                try? await stream.closeWrite()
+            }
+            let bound: [Multiaddr]
+            do { bound = try await node.start(listening: addresses) } catch {
+                await node.stop()
+                throw CLIError("listen: \(error)")
+            }
+            for address in bound { print("LISTEN \(address.appending(peer: node.peerID))") }
+            fflush(stdout)
+            return node
+        }
+        // Serve until stdin reaches EOF or the duration passes.
+        let finished = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            while readLine() != nil {}
+            finished.signal()
+        }
+        _ = finished.wait(timeout: .now() + .seconds(duration))
+        try runBlocking { await node.stop() }
+    }
+}
