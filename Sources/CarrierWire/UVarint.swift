@@ -1,6 +1,6 @@
 // Unsigned varints (multiformats/unsigned-varint) on byte slices, for wire decoding that must not
 // copy. Same rules as ElastosCore's `Varint`: at most 9 bytes, minimal encoding.
-public import ElastosCore
+import ElastosCore
 
 public enum UVarint {
     /// Appends the minimal encoding of `value`.

@@ -38,8 +38,9 @@ struct PeerListen: ParsableCommand {
                 await node.stop()
                 throw CLIError("listen: \(error)")
             }
-            for address in bound { print("LISTEN \(address.appending(peer: node.peerID))") }
-            fflush(stdout)
+            // Written unbuffered: a parent process waits for these lines on a pipe.
+            let lines = bound.map { "LISTEN \($0.appending(peer: node.peerID))\n" }.joined()
+            FileHandle.standardOutput.write(Data(lines.utf8))
             return node
         }
         // Serve until stdin reaches EOF or the duration passes.

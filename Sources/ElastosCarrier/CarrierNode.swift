@@ -28,9 +28,11 @@ public actor CarrierNode {
         self.identity = identity
         peerID = PeerID(publicKey: identity.publicKey)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
-        let box = handlers
-        box.withLockedValue { table in
+        let node = self
+        handlers.withLockedValue { table in
             table[PingService.protocolID] = { stream in await PingService.serve(stream) }
+            table[IdentifyMessage.protocolID] = { stream in await node.answerIdentify(stream) }
+            table[IdentifyMessage.pushProtocolID] = { _ in }  // handled in serve(), which has the connection
         }
     }
 
@@ -40,7 +42,6 @@ public actor CarrierNode {
     /// Starts listening on each `/ip4|ip6/…/tcp/…` address (port 0 picks a free port).
     @discardableResult
     public func start(listening addresses: [Multiaddr]) async throws(CarrierError) -> [Multiaddr] {
-        registerIdentify()
         var bound: [Multiaddr] = []
         for address in addresses {
             guard let (host, port) = address.tcpEndpoint else { throw .invalidAddress("cannot listen on \(address): need /ip4|ip6/…/tcp/…") }
@@ -86,15 +87,16 @@ public actor CarrierNode {
             }
             expected = peer
         }
+        let expectedPeer = expected
         if let expected, let existing = connections.values.first(where: { $0.peer == expected }) { return existing.peer }
         let identity = self.identity
-        let established = NIOLockedValueBox<EventLoopFuture<ConnectionHandler.Established>?>(nil)
+        let established = NIOLockedValueBox<EventLoopFuture<CarrierConnection>?>(nil)
         let bootstrap = ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(10))
             .channelInitializer { [weak self] channel in
                 guard let self else { return channel.eventLoop.makeSucceededVoidFuture() }
-                return self.setUp(channel: channel, role: .initiator, identity: identity, expectedPeer: expected, established: established)
+                return self.setUp(channel: channel, role: .initiator, identity: identity, expectedPeer: expectedPeer, established: established)
             }
         do {
             _ = try await bootstrap.connect(host: host, port: Int(port)).get()
@@ -103,8 +105,9 @@ public actor CarrierNode {
         }
         guard let future = established.withLockedValue({ $0 }) else { throw .dialFailed(address: address.description, reason: "no handler") }
         do {
-            let result = try await future.get()
-            return result.remotePeer
+            let connection = try await future.get()
+            added(connection)
+            return connection.peer
         } catch let error as ConnectionError {
             throw .connection(error)
         } catch {
@@ -167,29 +170,42 @@ public actor CarrierNode {
 
     private nonisolated func setUp(
         channel: any Channel, role: NoiseHandshake.Role, identity: SigningKey, expectedPeer: PeerID?,
-        established: NIOLockedValueBox<EventLoopFuture<ConnectionHandler.Established>?>? = nil
+        established: NIOLockedValueBox<EventLoopFuture<CarrierConnection>?>? = nil
     ) -> EventLoopFuture<Void> {
         let promise = channel.eventLoop.makePromise(of: ConnectionHandler.Established.self)
-        established?.withLockedValue { $0 = promise.futureResult }
         let connectionBox = NIOLockedValueBox<CarrierConnection?>(nil)
         let handler = ConnectionHandler(role: role, identity: identity, expectedPeer: expectedPeer, established: promise) {
             [weak self] stream in
             guard let self, let connection = connectionBox.withLockedValue({ $0 }) else { return stream.reset() }
             Task { await self.serve(stream, on: connection) }
         }
-        promise.futureResult.whenSuccess { [weak self] result in
+        let connection = promise.futureResult.map { result in
             let info = PeerInfo(peer: result.remotePeer, remoteAddress: Multiaddr(socketAddress: channel.remoteAddress), isOutbound: role == .initiator)
             let connection = CarrierConnection(channel: channel, session: result.session, info: info)
             connectionBox.withLockedValue { $0 = connection }
-            guard let self else { return }
-            Task { await self.added(connection) }
+            return connection
         }
-        return channel.pipeline.addHandler(handler)
+        if let established {
+            // The dialer registers the connection itself before dial() returns.
+            established.withLockedValue { $0 = connection }
+        } else {
+            connection.whenSuccess { [weak self] connection in
+                guard let self else { return }
+                Task { await self.added(connection) }
+            }
+        }
+        do {
+            try channel.pipeline.syncOperations.addHandler(handler)
+            return channel.eventLoop.makeSucceededVoidFuture()
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
     }
 
     private func added(_ connection: CarrierConnection) {
         guard !stopped else { return connection.close() }
         let key = ObjectIdentifier(connection)
+        guard connections[key] == nil else { return }
         connections[key] = connection
         connection.channel.closeFuture.whenComplete { [weak self] _ in
             guard let self else { return }
@@ -213,14 +229,6 @@ public actor CarrierNode {
     }
 
     // MARK: Identify
-
-    private func registerIdentify() {
-        let node = self
-        handlers.withLockedValue { table in
-            table[IdentifyMessage.protocolID] = { stream in await node.answerIdentify(stream) }
-            table[IdentifyMessage.pushProtocolID] = { _ in }  // handled in serve(), which has the connection
-        }
-    }
 
     private func answerIdentify(_ stream: CarrierStream) async {
         let observed = connections.values.first(where: { $0.peer == stream.remotePeer })?.info.remoteAddress

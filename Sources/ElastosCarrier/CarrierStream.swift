@@ -1,6 +1,6 @@
 // A stream to a peer for one protocol, negotiated with multistream-select over a Yamux stream.
 public import ElastosCore
-import CarrierWire
+public import CarrierWire
 
 /// Why a Carrier operation failed, in terms a caller can act on.
 public enum CarrierError: Error, Sendable, CustomStringConvertible {

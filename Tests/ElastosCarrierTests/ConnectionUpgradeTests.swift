@@ -10,9 +10,9 @@ import Testing
              mutate: (inout [UInt8], Int) -> Void = { _, _ in }) throws {
         var toB = a.start()
         var toA = b.start()
-        var round = 0
+        var round = 0, chunksToB = 0
         while !toA.isEmpty || !toB.isEmpty {
-            mutate(&toB, round)
+            if !toB.isEmpty { mutate(&toB, chunksToB); chunksToB += 1 }
             round += 1
             let bOut = try b.receive(toB)
             toB = []
@@ -54,10 +54,9 @@ import Testing
             var dialer = ConnectionUpgrade(role: .initiator, identity: SigningKey(), expectedPeer: nil)
             var listener = ConnectionUpgrade(role: .responder, identity: SigningKey(), expectedPeer: nil)
             #expect(throws: (any Error).self) {
-                try run(&dialer, &listener) { bytes, round in
-                    // Round 1 carries Noise msg1 (and later msg3) toward the listener: corrupt its last byte.
-                    if round == target && round > 0 && !bytes.isEmpty { bytes[bytes.count - 1] ^= 1 }
-                    if target == 0 && round == 0 { bytes[0] = 0x30 }  // a broken multistream header
+                // Chunks toward the listener: 0 multistream, 1 Noise msg1 (e), 2 msg3 (s, se, payload).
+                try run(&dialer, &listener) { bytes, chunk in
+                    if chunk == target { bytes[bytes.count / 2] ^= 1 }
                 }
             }
         }

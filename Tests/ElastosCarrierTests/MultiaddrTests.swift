@@ -73,7 +73,7 @@ import Testing
         }
     }
 
-    @Test func randomBytesNeverTrap() {
+    @Test func randomBytesNeverTrap() throws {
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<20_000 {
             let bytes = (0..<Int.random(in: 0...40, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }

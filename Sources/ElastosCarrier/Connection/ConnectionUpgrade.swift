@@ -2,7 +2,7 @@
 //   multistream-select `/noise` → Noise XX → (early muxer negotiation, or multistream-select
 //   `/yamux/1.0.0` inside Noise) → Yamux.
 // Driven by bytes in memory, so it can be tested without a socket.
-import CarrierWire
+public import CarrierWire
 import ElastosCore
 
 /// Why a connection could not be set up.

@@ -2,6 +2,7 @@
 // Noise_XX_25519_ChaChaPoly_SHA256: ChaCha20-Poly1305 with a 96-bit nonce of 32 zero bits and the
 // 64-bit little-endian counter; SHA-256 hashing; HKDF built from HMAC-SHA256 as §4.3 defines.
 import Crypto
+import Foundation
 
 /// A key and nonce counter; before a key is set, encryption is the identity (handshake start).
 struct NoiseCipherState: Sendable {
@@ -19,7 +20,7 @@ struct NoiseCipherState: Sendable {
         return try! ChaChaPoly.Nonce(data: bytes)
     }
 
-    mutating func encrypt(_ plaintext: some DataProtocol, ad: [UInt8]) throws(NoiseError) -> [UInt8] {
+    mutating func encrypt(_ plaintext: ArraySlice<UInt8>, ad: [UInt8]) throws(NoiseError) -> [UInt8] {
         guard let key else { return Array(plaintext) }
         guard nonce < UInt64.max else { throw .nonceExhausted }
         let sealed: ChaChaPoly.SealedBox
@@ -74,7 +75,7 @@ struct NoiseSymmetricState: Sendable {
     }
 
     mutating func encryptAndHash(_ plaintext: [UInt8]) throws(NoiseError) -> [UInt8] {
-        let ciphertext = try cipher.encrypt(plaintext, ad: hash)
+        let ciphertext = try cipher.encrypt(plaintext[...], ad: hash)
         mixHash(ciphertext)
         return ciphertext
     }
