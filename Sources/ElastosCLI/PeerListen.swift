@@ -9,7 +9,9 @@ struct PeerListen: ParsableCommand {
         commandName: "listen",
         abstract: "Run this node as a libp2p peer that answers identify, ping and an echo protocol.",
         discussion: """
-            Prints one `LISTEN <multiaddr>/p2p/<PeerID>` line per bound address, then serves until \
+            Prints one `LISTEN <multiaddr>/p2p/<PeerID>` line per bound address, and a \
+            `PEER <PeerID> agent=… protocols=…` line when a peer has connected and identified itself; \
+            serves until \
             --duration seconds pass or standard input closes (so a parent process can stop it). \
             It also answers /elastos/echo/1.0.0 (each stream's bytes back), for tests and measurements.
             """
@@ -41,6 +43,18 @@ struct PeerListen: ParsableCommand {
             // Written unbuffered: a parent process waits for these lines on a pipe.
             let lines = bound.map { "LISTEN \($0.appending(peer: node.peerID))\n" }.joined()
             FileHandle.standardOutput.write(Data(lines.utf8))
+            // Announce each peer once identify from it has arrived.
+            Task.detached {
+                var announced: Set<String> = []
+                while !Task.isCancelled {
+                    for info in await node.peers() where info.agentVersion != nil && !announced.contains(info.peer.description) {
+                        announced.insert(info.peer.description)
+                        let line = "PEER \(info.peer) agent=\(info.agentVersion ?? "") protocols=\(info.protocols.joined(separator: ","))\n"
+                        FileHandle.standardOutput.write(Data(line.utf8))
+                    }
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+            }
             return node
         }
         // Serve until stdin reaches EOF or the duration passes.
