@@ -104,6 +104,7 @@ let package = Package(
             dependencies: [
                 "CarrierWire", "ElastosCore",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -138,7 +139,10 @@ let package = Package(
             name: "ElastosWasmTests",
             dependencies: ["ElastosWasm", "ElastosGuest", "ElastosCore", .product(name: "WAT", package: "WasmKit")]
         ),
-        .testTarget(name: "ElastosCarrierTests", dependencies: ["ElastosCarrier", "CarrierWire", "ElastosCore"]),
+        .testTarget(
+            name: "ElastosCarrierTests",
+            dependencies: ["ElastosCarrier", "CarrierWire", "ElastosCore", .product(name: "_CryptoExtras", package: "swift-crypto")]
+        ),
         .testTarget(name: "ElastosCLITests", dependencies: ["ElastosCLI", "ElastosStorage", "ElastosCapsule", "ElastosNode", "ElastosCore", "elastos"]),
     ]
 )

@@ -1,6 +1,7 @@
 // The libp2p `PublicKey` protobuf: https://github.com/libp2p/specs/blob/master/peer-ids/peer-ids.md
 //   message PublicKey { required KeyType Type = 1; required bytes Data = 2; }
 //   enum KeyType { RSA = 0; Ed25519 = 1; Secp256k1 = 2; ECDSA = 3; }
+// (`Libp2pIdentityKey` decodes Ed25519 and RSA keys; this is the Ed25519-only shortcut.)
 public import ElastosCore
 
 public enum Libp2pPublicKey {

@@ -244,6 +244,14 @@ public struct Multiaddr: Hashable, Sendable, CustomStringConvertible, LosslessSt
 
     // MARK: Convenience
 
+    /// The last `/p2p/` component's PeerID, of any key type.
+    public var peer: Libp2pPeerID? {
+        for case .p2p(let hash) in components.reversed() {
+            return (try? Multihash(bytes: hash)).map(Libp2pPeerID.init(multihash:))
+        }
+        return nil
+    }
+
     /// The last `/p2p/` component's PeerID, if it names an Ed25519 key.
     public var peerID: PeerID? {
         for case .p2p(let hash) in components.reversed() {

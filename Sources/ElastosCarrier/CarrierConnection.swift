@@ -1,12 +1,12 @@
 // One live connection to a peer.
-public import ElastosCore
+import ElastosCore
 public import CarrierWire
 import NIOConcurrencyHelpers
 import NIOCore
 
 /// What is known about a connected peer.
 public struct PeerInfo: Sendable {
-    public let peer: PeerID
+    public let peer: Libp2pPeerID
     /// The address of the connection (the peer's, as seen by us).
     public let remoteAddress: Multiaddr?
     public let isOutbound: Bool
@@ -31,7 +31,7 @@ final class CarrierConnection: Sendable {
     }
 
     var info: PeerInfo { state.withLockedValue { $0 } }
-    var peer: PeerID { info.peer }
+    var peer: Libp2pPeerID { info.peer }
 
     func update(with message: IdentifyMessage) {
         state.withLockedValue { info in

@@ -76,17 +76,11 @@ public actor CarrierNode {
     /// Connects to `address` (`/ip4|ip6|dns/…/tcp/…[/p2p/<peer>]`); with `/p2p/`, the remote must
     /// prove that identity. Returns the remote's PeerID.
     @discardableResult
-    public func dial(_ address: Multiaddr) async throws(CarrierError) -> PeerID {
+    public func dial(_ address: Multiaddr) async throws(CarrierError) -> Libp2pPeerID {
         guard let (host, port) = address.tcpEndpoint else {
             throw .invalidAddress("cannot dial \(address): need /ip4|ip6|dns/…/tcp/…[/p2p/…] (relay addresses are not supported yet)")
         }
-        var expected: PeerID?
-        for case .p2p(let hash) in address.components {
-            guard let peer = address.peerID else {
-                throw .invalidAddress("\(Base58.encode(hash)) is not an Ed25519 PeerID (RSA peers are not supported yet)")
-            }
-            expected = peer
-        }
+        let expected = address.peer
         let expectedPeer = expected
         if let expected, let existing = connections.values.first(where: { $0.peer == expected }) { return existing.peer }
         let identity = self.identity
@@ -116,19 +110,19 @@ public actor CarrierNode {
     }
 
     /// Opens a stream to a connected peer for `protocolID`.
-    public func openStream(to peer: PeerID, protocol protocolID: String) async throws(CarrierError) -> CarrierStream {
+    public func openStream(to peer: Libp2pPeerID, protocol protocolID: String) async throws(CarrierError) -> CarrierStream {
         guard let connection = connections.values.first(where: { $0.peer == peer }) else { throw .notConnected(peer) }
         return try await connection.openStream(protocolID)
     }
 
     /// Pings a connected peer with `/ipfs/ping/1.0.0`: `count` round trips on one stream.
-    public func ping(_ peer: PeerID, count: Int = 1) async throws(CarrierError) -> [Duration] {
+    public func ping(_ peer: Libp2pPeerID, count: Int = 1) async throws(CarrierError) -> [Duration] {
         let stream = try await openStream(to: peer, protocol: PingService.protocolID)
         return try await PingService.ping(stream, count: count)
     }
 
     /// A Yamux-level ping (the muxer's keep-alive) to a connected peer.
-    public func muxerPing(_ peer: PeerID) async throws(CarrierError) -> Duration {
+    public func muxerPing(_ peer: Libp2pPeerID) async throws(CarrierError) -> Duration {
         guard let connection = connections.values.first(where: { $0.peer == peer }) else { throw .notConnected(peer) }
         return try await connection.muxerPing()
     }
@@ -147,7 +141,7 @@ public actor CarrierNode {
     public func peers() -> [PeerInfo] { connections.values.map(\.info) }
 
     /// Waits until identify from `peer` has arrived (or `timeout` passes).
-    public func waitForIdentify(_ peer: PeerID, timeout: Duration = .seconds(5)) async -> PeerInfo? {
+    public func waitForIdentify(_ peer: Libp2pPeerID, timeout: Duration = .seconds(5)) async -> PeerInfo? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let info = connections.values.first(where: { $0.peer == peer })?.info, info.agentVersion != nil { return info }
@@ -169,7 +163,7 @@ public actor CarrierNode {
     // MARK: Connections
 
     private nonisolated func setUp(
-        channel: any Channel, role: NoiseHandshake.Role, identity: SigningKey, expectedPeer: PeerID?,
+        channel: any Channel, role: NoiseHandshake.Role, identity: SigningKey, expectedPeer: Libp2pPeerID?,
         established: NIOLockedValueBox<EventLoopFuture<CarrierConnection>?>? = nil
     ) -> EventLoopFuture<Void> {
         let promise = channel.eventLoop.makePromise(of: ConnectionHandler.Established.self)

@@ -1,5 +1,5 @@
 // A stream to a peer for one protocol, negotiated with multistream-select over a Yamux stream.
-public import ElastosCore
+import ElastosCore
 public import CarrierWire
 
 /// Why a Carrier operation failed, in terms a caller can act on.
@@ -7,8 +7,8 @@ public enum CarrierError: Error, Sendable, CustomStringConvertible {
     case invalidAddress(String)
     case dialFailed(address: String, reason: String)
     case connection(ConnectionError)
-    case notConnected(PeerID)
-    case protocolNotSupported(protocolID: String, peer: PeerID)
+    case notConnected(Libp2pPeerID)
+    case protocolNotSupported(protocolID: String, peer: Libp2pPeerID)
     case negotiation(String)
     case stream(YamuxError)
     case messageTooLarge(limit: Int)
@@ -38,7 +38,7 @@ public enum CarrierError: Error, Sendable, CustomStringConvertible {
 /// One bidirectional stream to a peer, speaking `protocolID`.
 public struct CarrierStream: Sendable {
     public let protocolID: String
-    public let remotePeer: PeerID
+    public let remotePeer: Libp2pPeerID
     let handle: YamuxStreamHandle
 
     /// The next bytes from the peer, or nil once the peer has closed its side.
@@ -119,7 +119,7 @@ public struct CarrierStream: Sendable {
 
 extension CarrierStream {
     /// Runs multistream-select on a fresh Yamux stream as the dialer.
-    static func negotiateOutbound(_ handle: YamuxStreamHandle, protocolID: String, peer: PeerID) async throws(CarrierError) -> CarrierStream {
+    static func negotiateOutbound(_ handle: YamuxStreamHandle, protocolID: String, peer: Libp2pPeerID) async throws(CarrierError) -> CarrierStream {
         var negotiation = MultistreamNegotiation(role: .dialer(proposals: [protocolID]))
         let raw = CarrierStream(protocolID: "", remotePeer: peer, handle: handle)
         try await raw.write(negotiation.initialOutput())
@@ -127,14 +127,14 @@ extension CarrierStream {
     }
 
     /// Runs multistream-select on a stream the peer opened, accepting one of `supported`.
-    static func negotiateInbound(_ handle: YamuxStreamHandle, supported: [String], peer: PeerID) async throws(CarrierError) -> CarrierStream {
+    static func negotiateInbound(_ handle: YamuxStreamHandle, supported: [String], peer: Libp2pPeerID) async throws(CarrierError) -> CarrierStream {
         var negotiation = MultistreamNegotiation(role: .listener(supported: supported))
         let raw = CarrierStream(protocolID: "", remotePeer: peer, handle: handle)
         try await raw.write(negotiation.initialOutput())
         return try await raw.finish(&negotiation, peer: peer)
     }
 
-    private func finish(_ negotiation: inout MultistreamNegotiation, peer: PeerID) async throws(CarrierError) -> CarrierStream {
+    private func finish(_ negotiation: inout MultistreamNegotiation, peer: Libp2pPeerID) async throws(CarrierError) -> CarrierStream {
         var buffer: [UInt8] = []
         while negotiation.selected == nil {
             guard let chunk = try await read() else { throw .unexpectedEOF }

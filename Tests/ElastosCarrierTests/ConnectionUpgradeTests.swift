@@ -25,12 +25,12 @@ import Testing
 
     @Test func bothSidesLearnEachOthersPeerIDAndShareKeys() throws {
         let dialerKey = SigningKey(), listenerKey = SigningKey()
-        var dialer = ConnectionUpgrade(role: .initiator, identity: dialerKey, expectedPeer: PeerID(publicKey: listenerKey.publicKey))
+        var dialer = ConnectionUpgrade(role: .initiator, identity: dialerKey, expectedPeer: Libp2pPeerID(PeerID(publicKey: listenerKey.publicKey)))
         var listener = ConnectionUpgrade(role: .responder, identity: listenerKey, expectedPeer: nil)
         try run(&dialer, &listener)
         #expect(dialer.phase == .ready && listener.phase == .ready)
-        #expect(dialer.remotePeer == PeerID(publicKey: listenerKey.publicKey))
-        #expect(listener.remotePeer == PeerID(publicKey: dialerKey.publicKey))
+        #expect(dialer.remotePeer == Libp2pPeerID(PeerID(publicKey: listenerKey.publicKey)))
+        #expect(listener.remotePeer == Libp2pPeerID(PeerID(publicKey: dialerKey.publicKey)))
         var sender = try #require(dialer.transport), receiver = try #require(listener.transport)
         let message = (0..<200_000).map { UInt8(truncatingIfNeeded: $0) }
         let wire = try sender.encrypt(message)
@@ -40,7 +40,7 @@ import Testing
     }
 
     @Test func aDialerThatExpectsAnotherPeerRefuses() throws {
-        let other = PeerID(publicKey: SigningKey().publicKey)
+        let other = Libp2pPeerID(PeerID(publicKey: SigningKey().publicKey))
         var dialer = ConnectionUpgrade(role: .initiator, identity: SigningKey(), expectedPeer: other)
         let listenerKey = SigningKey()
         var listener = ConnectionUpgrade(role: .responder, identity: listenerKey, expectedPeer: nil)

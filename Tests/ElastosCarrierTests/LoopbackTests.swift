@@ -18,7 +18,7 @@ import Testing
     @Test func dialPingAndIdentifyOverIPv4() async throws {
         let (dialer, listener, address) = try await pair()
         let remote = try await dialer.dial(address)
-        #expect(remote == listener.peerID)
+        #expect(remote == Libp2pPeerID(listener.peerID))
         let rtts = try await dialer.ping(remote, count: 5)
         #expect(rtts.count == 5)
         let info = try #require(await dialer.waitForIdentify(remote))
@@ -26,7 +26,7 @@ import Testing
         #expect(info.protocols.contains(PingService.protocolID))
         #expect(info.listenAddrs == listener.listenAddrs)
         // The listener identified the dialer too.
-        let back = try #require(await listener.waitForIdentify(dialer.peerID))
+        let back = try #require(await listener.waitForIdentify(Libp2pPeerID(dialer.peerID)))
         #expect(back.isOutbound == false)
         await dialer.stop()
         await listener.stop()

@@ -20,14 +20,14 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// What the node learns when the upgrade finishes.
     struct Established {
-        let remotePeer: PeerID
+        let remotePeer: Libp2pPeerID
         let session: NIOLoopBound<YamuxSession>
     }
 
     /// Called on the event loop for each stream the peer opens (after `established`).
     let onInboundStream: @Sendable (YamuxStreamHandle) -> Void
 
-    init(role: NoiseHandshake.Role, identity: SigningKey, expectedPeer: PeerID?,
+    init(role: NoiseHandshake.Role, identity: SigningKey, expectedPeer: Libp2pPeerID?,
          established: EventLoopPromise<Established>, onInboundStream: @escaping @Sendable (YamuxStreamHandle) -> Void) {
         upgrade = ConnectionUpgrade(role: role, identity: identity, expectedPeer: expectedPeer)
         self.established = established

@@ -31,7 +31,7 @@ struct ConnectionUpgrade {
     enum Phase { case security, handshake, muxer, ready }
 
     let role: NoiseHandshake.Role
-    let expectedPeer: PeerID?
+    let expectedPeer: Libp2pPeerID?
     private(set) var phase = Phase.security
     private var security: MultistreamNegotiation
     private var handshake: NoiseHandshake
@@ -39,9 +39,9 @@ struct ConnectionUpgrade {
     private(set) var transport: NoiseTransport?
     private var raw: [UInt8] = []
     private var plaintext: [UInt8] = []
-    private(set) var remotePeer: PeerID?
+    private(set) var remotePeer: Libp2pPeerID?
 
-    init(role: NoiseHandshake.Role, identity: SigningKey, expectedPeer: PeerID?) {
+    init(role: NoiseHandshake.Role, identity: SigningKey, expectedPeer: Libp2pPeerID?) {
         self.role = role
         self.expectedPeer = expectedPeer
         security = MultistreamNegotiation(role: role == .initiator
@@ -72,8 +72,7 @@ struct ConnectionUpgrade {
             while !handshake.isComplete, let (message, end) = NoiseFraming.take(from: raw, at: index) {
                 index = end
                 do { try handshake.readMessage(message) } catch { throw .noise(error) }
-                if handshake.remoteIdentity != nil && remotePeer == nil {
-                    let peer = PeerID(publicKey: handshake.remoteIdentity!)
+                if let peer = handshake.remotePeer, remotePeer == nil {
                     if let expectedPeer, expectedPeer != peer {
                         throw .noise(.peerMismatch(expected: expectedPeer.description, got: peer.description))
                     }

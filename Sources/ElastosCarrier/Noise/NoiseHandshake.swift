@@ -22,7 +22,7 @@ struct NoiseHandshake {
     private var step = 0
 
     /// The remote's verified identity, after its payload was read.
-    private(set) var remoteIdentity: PublicKey?
+    private(set) var remotePeer: Libp2pPeerID?
     /// The muxers the remote offered for early negotiation (empty if it sent none).
     private(set) var remoteStreamMuxers: [String] = []
 
@@ -112,15 +112,15 @@ struct NoiseHandshake {
 
     private mutating func verify(payload bytes: [UInt8], staticKey: [UInt8]) throws(NoiseError) {
         let payload: NoiseHandshakePayload
-        let identity: PublicKey
+        let identity: Libp2pIdentityKey
         do {
             payload = try NoiseHandshakePayload(decoding: bytes)
-            identity = try Libp2pPublicKey.ed25519(from: payload.identityKey)
+            identity = try Libp2pIdentityKey(protobuf: payload.identityKey)
         } catch { throw .invalidPayload(error) }
-        guard identity.isValidRawSignature(payload.identitySignature, for: NoiseHandshakePayload.signaturePrefix + staticKey) else {
+        guard identity.isValidSignature(payload.identitySignature, for: NoiseHandshakePayload.signaturePrefix + staticKey) else {
             throw .badIdentitySignature
         }
-        remoteIdentity = identity
+        remotePeer = Libp2pPeerID(publicKeyProtobuf: payload.identityKey)
         remoteStreamMuxers = payload.streamMuxers
     }
 
