@@ -166,7 +166,7 @@ public struct Multiaddr: Hashable, Sendable, CustomStringConvertible, LosslessSt
         }
         func text(_ name: String) throws(MultiaddrError) -> String {
             let raw = try lengthPrefixed()
-            guard let s = String(validating: raw, as: UTF8.self), !s.isEmpty, !s.contains("/") else {
+            guard raw.count <= 255, let s = String(validating: raw, as: UTF8.self), !s.isEmpty, !s.contains("/") else {
                 throw .invalidValue(protocol: name, value: "\(raw.count) bytes")
             }
             return s
