@@ -29,11 +29,14 @@ let package = Package(
         .library(name: "ElastosNode", targets: ["ElastosNode"]),
         .library(name: "ElastosStorage", targets: ["ElastosStorage"]),
         .library(name: "ElastosCapsule", targets: ["ElastosCapsule"]),
+        .library(name: "CarrierWire", targets: ["CarrierWire"]),
+        .library(name: "ElastosCarrier", targets: ["ElastosCarrier"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swiftwasm/WasmKit.git", exact: "0.4.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // The capsule protocol's frames and the action vocabulary: no dependencies at all, not
@@ -90,6 +93,24 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // libp2p wire formats as pure values: multiaddr, protobuf, varint framing, multistream-select,
+        // Yamux headers, Noise framing and handshake payloads, identify. No I/O, so every decoder
+        // can be tested and fuzzed on bytes in memory (docs/CARRIER.md).
+        .target(name: "CarrierWire", dependencies: ["ElastosCore"], swiftSettings: strict),
+        // Carrier: a libp2p peer on SwiftNIO — TCP, multistream-select, Noise XX, Yamux, identify,
+        // ping — behind the `CarrierNode` API.
+        .target(
+            name: "ElastosCarrier",
+            dependencies: [
+                "CarrierWire", "ElastosCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // Runs one guest under ElastosWasm with a local test handler; built in release by the
         // tests that run real guests (debug WasmKit is 100× slower).
         .executableTarget(name: "elastos-wasm-run", dependencies: ["ElastosWasm", "ElastosCore"], swiftSettings: strict),
@@ -98,6 +119,7 @@ let package = Package(
             name: "ElastosCLI",
             dependencies: [
                 "ElastosCore", "ElastosNode", "ElastosCapsule", "ElastosRuntime", "ElastosStorage",
+                "ElastosCarrier", "CarrierWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -105,7 +127,7 @@ let package = Package(
         .executableTarget(name: "elastos", dependencies: ["ElastosCLI"], swiftSettings: strict),
         .executableTarget(
             name: "elastos-bench",
-            dependencies: ["ElastosCore", "ElastosNode", "ElastosWasm", "ElastosStorage", "ElastosRuntime", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ElastosCore", "ElastosNode", "ElastosWasm", "ElastosStorage", "ElastosRuntime", "ElastosCarrier", "CarrierWire", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .testTarget(name: "ElastosCoreTests", dependencies: ["ElastosCore", "CapsuleWire"], resources: [.copy("Vectors")]),
@@ -116,6 +138,10 @@ let package = Package(
         .testTarget(
             name: "ElastosWasmTests",
             dependencies: ["ElastosWasm", "ElastosGuest", "ElastosCore", .product(name: "WAT", package: "WasmKit")]
+        ),
+        .testTarget(
+            name: "ElastosCarrierTests",
+            dependencies: ["ElastosCarrier", "CarrierWire", "ElastosCore", .product(name: "_CryptoExtras", package: "swift-crypto")]
         ),
         .testTarget(name: "ElastosCLITests", dependencies: ["ElastosCLI", "ElastosStorage", "ElastosCapsule", "ElastosNode", "ElastosCore", "elastos"]),
     ]

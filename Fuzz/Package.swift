@@ -12,11 +12,13 @@ let fuzzTargets = [
 let capsuleTargets = [
     "FuzzCapsuleFrame", "FuzzCapsuleManifest", "FuzzCapsulePackage",
 ]
+// Carrier's libp2p wire decoders (CarrierWire).
+let carrierTargets = ["FuzzCarrierWire"]
 
 let package = Package(
     name: "ElastosFuzz",
     platforms: [.macOS(.v15)],
-    products: (fuzzTargets + capsuleTargets).map { .executable(name: $0, targets: [$0]) } + [
+    products: (fuzzTargets + capsuleTargets + carrierTargets).map { .executable(name: $0, targets: [$0]) } + [
         .executable(name: "MakeCorpus", targets: ["MakeCorpus"]),
     ],
     dependencies: [
@@ -49,6 +51,11 @@ let package = Package(
                 .product(name: "ElastosCore", package: "elastos"),
                 .product(name: "ElastosCapsule", package: "elastos"),
             ]
+        )
+    } + carrierTargets.map {
+        .executableTarget(
+            name: $0,
+            dependencies: ["FuzzSupport", .product(name: "CarrierWire", package: "elastos")]
         )
     }
 )

@@ -1,0 +1,70 @@
+// libFuzzer target: the libp2p wire decoders in CarrierWire — binary and text multiaddrs,
+// protobuf fields, Noise handshake payloads, libp2p public keys and PeerIDs, identify messages,
+// Yamux headers, varint length-prefixed framing and a multistream-select listener fed the input.
+//
+// Properties (beyond "never traps or hangs"):
+//  * Multiaddr(bytes: b) re-encodes to exactly b, and its text parses back to the same value;
+//  * Multiaddr(parsing: s) formats to text that parses to the same value, and its binary form
+//    decodes to it;
+//  * a Yamux header that decodes re-encodes to the same 12 bytes (unknown flag bits aside);
+//  * a decoded Noise payload or identify message re-encodes to bytes that decode to the same value;
+//  * a multistream listener consumes only whole messages and never selects what it does not support.
+
+import CarrierWire
+import FuzzSupport
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzCarrierWire(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    let input = fuzzBytes(start, count)
+    checkMultiaddr(input)
+    checkYamux(input)
+    checkMessages(input)
+    checkFraming(input)
+    return 0
+}
+
+func checkMultiaddr(_ input: [UInt8]) {
+    if let addr = try? Multiaddr(bytes: input) {
+        expect(addr.bytes == input, "multiaddr \(addr) re-encodes differently", input: input)
+        expect((try? Multiaddr(parsing: addr.description)) == addr, "multiaddr text \(addr) does not parse back", input: input)
+    }
+    let text = lossyText(input)
+    if let addr = try? Multiaddr(parsing: text) {
+        expect((try? Multiaddr(parsing: addr.description)) == addr, "multiaddr \(text.debugDescription) reformats unstably", input: input)
+        expect((try? Multiaddr(bytes: addr.bytes)) == addr, "multiaddr \(addr) binary does not decode back", input: input)
+    }
+    _ = try? Libp2pPeerID(parsing: text)
+}
+
+func checkYamux(_ input: [UInt8]) {
+    guard let header = try? YamuxFrameHeader(decoding: input) else { return }
+    var expected = Array(input.prefix(YamuxFrameHeader.size))
+    expected[2] = 0
+    expected[3] &= 0x0f
+    expect(header.bytes == expected, "yamux header \(header) re-encodes differently", input: input)
+}
+
+func checkMessages(_ input: [UInt8]) {
+    _ = try? ProtobufReader.fields(input)
+    if let payload = try? NoiseHandshakePayload(decoding: input) {
+        expect((try? NoiseHandshakePayload(decoding: payload.bytes)) == payload, "noise payload does not round-trip", input: input)
+    }
+    if let message = try? IdentifyMessage(decoding: input) {
+        expect((try? IdentifyMessage(decoding: message.bytes)) == message, "identify message does not round-trip", input: input)
+        _ = message.parsedListenAddrs
+    }
+    _ = try? Libp2pIdentityKey(protobuf: input)
+    _ = try? Libp2pPublicKey.ed25519(from: input)
+}
+
+func checkFraming(_ input: [UInt8]) {
+    var buffer = input
+    while let message = try? LengthPrefixed.take(from: &buffer, limit: 4096) {
+        expect(message.count <= 4096, "length-prefixed frame over its limit", input: input)
+    }
+    var negotiation = MultistreamNegotiation(role: .listener(supported: ["/noise"]))
+    var stream = input
+    _ = try? negotiation.receive(from: &stream)
+    expect(negotiation.selected == nil || negotiation.selected == "/noise", "listener selected an unsupported protocol", input: input)
+    expect(stream.count <= input.count, "multistream grew its buffer", input: input)
+}

@@ -1,0 +1,86 @@
+// One live connection to a peer.
+import ElastosCore
+public import CarrierWire
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// What is known about a connected peer.
+public struct PeerInfo: Sendable {
+    public let peer: Libp2pPeerID
+    /// The address of the connection (the peer's, as seen by us).
+    public let remoteAddress: Multiaddr?
+    public let isOutbound: Bool
+    /// From identify, once it ran.
+    public var agentVersion: String?
+    public var protocolVersion: String?
+    public var protocols: [String] = []
+    public var listenAddrs: [Multiaddr] = []
+    /// Our address as the peer sees it.
+    public var observedAddr: Multiaddr?
+}
+
+final class CarrierConnection: Sendable {
+    let channel: any Channel
+    let session: NIOLoopBound<YamuxSession>
+    private let state: NIOLockedValueBox<PeerInfo>
+
+    init(channel: any Channel, session: NIOLoopBound<YamuxSession>, info: PeerInfo) {
+        self.channel = channel
+        self.session = session
+        self.state = NIOLockedValueBox(info)
+    }
+
+    var info: PeerInfo { state.withLockedValue { $0 } }
+    var peer: Libp2pPeerID { info.peer }
+
+    func update(with message: IdentifyMessage) {
+        state.withLockedValue { info in
+            info.agentVersion = message.agentVersion
+            info.protocolVersion = message.protocolVersion
+            info.protocols = message.protocols
+            info.listenAddrs = message.parsedListenAddrs
+            info.observedAddr = message.observedAddr.flatMap { try? Multiaddr(bytes: $0) }
+        }
+    }
+
+    /// Opens a Yamux stream and negotiates `protocolID` on it.
+    func openStream(_ protocolID: String) async throws(CarrierError) -> CarrierStream {
+        let session = self.session
+        let id: UInt32
+        do {
+            id = try await session.eventLoop.submit { try session.value.openStream() }.get()
+        } catch { throw CarrierStream.map(error) }
+        return try await CarrierStream.negotiateOutbound(YamuxStreamHandle(id: id, session: session), protocolID: protocolID, peer: peer)
+    }
+
+    /// Round trip of a Yamux-level ping.
+    func muxerPing() async throws(CarrierError) -> Duration {
+        let session = self.session
+        do {
+            let elapsed = try await session.eventLoop.flatSubmit {
+                let promise = session.eventLoop.makePromise(of: TimeAmount.self)
+                session.value.ping(promise: promise)
+                return promise.futureResult
+            }.get()
+            return .nanoseconds(elapsed.nanoseconds)
+        } catch { throw CarrierStream.map(error) }
+    }
+
+    func close() {
+        let session = self.session
+        session.eventLoop.execute { session.value.goAway() }
+        channel.close(promise: nil)
+    }
+}
+
+extension Multiaddr {
+    /// The multiaddr of a NIO socket address (`/ip4/…/tcp/…` or `/ip6/…/tcp/…`).
+    init?(socketAddress: SocketAddress?) {
+        guard let socketAddress, let ip = socketAddress.ipAddress, let port = socketAddress.port else { return nil }
+        switch socketAddress {
+        case .v4: guard let m = try? Multiaddr(parsing: "/ip4/\(ip)/tcp/\(port)") else { return nil }; self = m
+        case .v6: guard let m = try? Multiaddr(parsing: "/ip6/\(ip)/tcp/\(port)") else { return nil }; self = m
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,241 @@
+// A libp2p peer: listens and dials over TCP, upgrades connections with Noise and Yamux, answers
+// identify and ping, and hands streams for registered protocols to their handlers.
+public import ElastosCore
+public import CarrierWire
+import Crypto
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// Handles one inbound stream for a registered protocol.
+public typealias StreamHandler = @Sendable (CarrierStream) async -> Void
+
+public actor CarrierNode {
+    public static let agentVersion = "elastos-carrier/0.1.0"
+    public static let protocolVersion = "ipfs/0.1.0"
+
+    public nonisolated let peerID: PeerID
+    private let identity: SigningKey
+    private let group: MultiThreadedEventLoopGroup
+    private var servers: [any Channel] = []
+    private var connections: [ObjectIdentifier: CarrierConnection] = [:]
+    private nonisolated let handlers = NIOLockedValueBox<[String: StreamHandler]>([:])
+    private nonisolated let listenAddrsBox = NIOLockedValueBox<[Multiaddr]>([])
+    private var stopped = false
+
+    /// A node with this identity; call ``start(listening:)`` to accept connections.
+    public init(identity: SigningKey, threads: Int = 1) {
+        self.identity = identity
+        peerID = PeerID(publicKey: identity.publicKey)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        let node = self
+        handlers.withLockedValue { table in
+            table[PingService.protocolID] = { stream in await PingService.serve(stream) }
+            table[IdentifyMessage.protocolID] = { stream in await node.answerIdentify(stream) }
+            table[IdentifyMessage.pushProtocolID] = { _ in }  // handled in serve(), which has the connection
+        }
+    }
+
+    /// The addresses this node listens on (with their actual ports).
+    public nonisolated var listenAddrs: [Multiaddr] { listenAddrsBox.withLockedValue { $0 } }
+
+    /// Starts listening on each `/ip4|ip6/…/tcp/…` address (port 0 picks a free port).
+    @discardableResult
+    public func start(listening addresses: [Multiaddr]) async throws(CarrierError) -> [Multiaddr] {
+        var bound: [Multiaddr] = []
+        for address in addresses {
+            guard let (host, port) = address.tcpEndpoint else { throw .invalidAddress("cannot listen on \(address): need /ip4|ip6/…/tcp/…") }
+            let identity = self.identity
+            let bootstrap = ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { [weak self] channel in
+                    self?.setUp(channel: channel, role: .responder, identity: identity, expectedPeer: nil)
+                        ?? channel.eventLoop.makeSucceededVoidFuture()
+                }
+            do {
+                let server = try await bootstrap.bind(host: host, port: Int(port)).get()
+                servers.append(server)
+                if let addr = Multiaddr(socketAddress: server.localAddress) { bound.append(addr) }
+            } catch {
+                throw .dialFailed(address: address.description, reason: "cannot listen: \(error)")
+            }
+        }
+        listenAddrsBox.withLockedValue { $0 += bound }
+        return bound
+    }
+
+    /// Registers `handler` for inbound streams that negotiate `protocolID`.
+    public nonisolated func handle(_ protocolID: String, _ handler: @escaping StreamHandler) {
+        handlers.withLockedValue { $0[protocolID] = handler }
+    }
+
+    /// The protocols this node answers.
+    public nonisolated var protocols: [String] { handlers.withLockedValue { Array($0.keys).sorted() } }
+
+    /// Connects to `address` (`/ip4|ip6|dns/…/tcp/…[/p2p/<peer>]`); with `/p2p/`, the remote must
+    /// prove that identity. Returns the remote's PeerID.
+    @discardableResult
+    public func dial(_ address: Multiaddr) async throws(CarrierError) -> Libp2pPeerID {
+        guard let (host, port) = address.tcpEndpoint else {
+            throw .invalidAddress("cannot dial \(address): need /ip4|ip6|dns/…/tcp/…[/p2p/…] (relay addresses are not supported yet)")
+        }
+        let expected = address.peer
+        let expectedPeer = expected
+        if let expected, let existing = connections.values.first(where: { $0.peer == expected }) { return existing.peer }
+        let identity = self.identity
+        let established = NIOLockedValueBox<EventLoopFuture<CarrierConnection>?>(nil)
+        let bootstrap = ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(10))
+            .channelInitializer { [weak self] channel in
+                guard let self else { return channel.eventLoop.makeSucceededVoidFuture() }
+                return self.setUp(channel: channel, role: .initiator, identity: identity, expectedPeer: expectedPeer, established: established)
+            }
+        do {
+            _ = try await bootstrap.connect(host: host, port: Int(port)).get()
+        } catch {
+            throw .dialFailed(address: address.description, reason: "\(error)")
+        }
+        guard let future = established.withLockedValue({ $0 }) else { throw .dialFailed(address: address.description, reason: "no handler") }
+        do {
+            let connection = try await future.get()
+            added(connection)
+            return connection.peer
+        } catch let error as ConnectionError {
+            throw .connection(error)
+        } catch {
+            throw .dialFailed(address: address.description, reason: "\(error)")
+        }
+    }
+
+    /// Opens a stream to a connected peer for `protocolID`.
+    public func openStream(to peer: Libp2pPeerID, protocol protocolID: String) async throws(CarrierError) -> CarrierStream {
+        guard let connection = connections.values.first(where: { $0.peer == peer }) else { throw .notConnected(peer) }
+        return try await connection.openStream(protocolID)
+    }
+
+    /// Pings a connected peer with `/ipfs/ping/1.0.0`: `count` round trips on one stream.
+    public func ping(_ peer: Libp2pPeerID, count: Int = 1) async throws(CarrierError) -> [Duration] {
+        let stream = try await openStream(to: peer, protocol: PingService.protocolID)
+        return try await PingService.ping(stream, count: count)
+    }
+
+    /// A Yamux-level ping (the muxer's keep-alive) to a connected peer.
+    public func muxerPing(_ peer: Libp2pPeerID) async throws(CarrierError) -> Duration {
+        guard let connection = connections.values.first(where: { $0.peer == peer }) else { throw .notConnected(peer) }
+        return try await connection.muxerPing()
+    }
+
+    /// Bytes received but not yet read by handlers, over all connections (for tests and stats).
+    func bufferedBytes() async -> Int {
+        var total = 0
+        for connection in connections.values {
+            let session = connection.session
+            total += (try? await session.eventLoop.submit { session.value.bufferedBytes }.get()) ?? 0
+        }
+        return total
+    }
+
+    /// The peers connected now, with what identify told us.
+    public func peers() -> [PeerInfo] { connections.values.map(\.info) }
+
+    /// Waits until identify from `peer` has arrived (or `timeout` passes).
+    public func waitForIdentify(_ peer: Libp2pPeerID, timeout: Duration = .seconds(5)) async -> PeerInfo? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let info = connections.values.first(where: { $0.peer == peer })?.info, info.agentVersion != nil { return info }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    /// Closes every connection and listener.
+    public func stop() async {
+        guard !stopped else { return }
+        stopped = true
+        for connection in connections.values { connection.close() }
+        for server in servers { try? await server.close() }
+        connections = [:]
+        try? await group.shutdownGracefully()
+    }
+
+    // MARK: Connections
+
+    private nonisolated func setUp(
+        channel: any Channel, role: NoiseHandshake.Role, identity: SigningKey, expectedPeer: Libp2pPeerID?,
+        established: NIOLockedValueBox<EventLoopFuture<CarrierConnection>?>? = nil
+    ) -> EventLoopFuture<Void> {
+        let promise = channel.eventLoop.makePromise(of: ConnectionHandler.Established.self)
+        let connectionBox = NIOLockedValueBox<CarrierConnection?>(nil)
+        let handler = ConnectionHandler(role: role, identity: identity, expectedPeer: expectedPeer, established: promise) {
+            [weak self] stream in
+            guard let self, let connection = connectionBox.withLockedValue({ $0 }) else { return stream.reset() }
+            Task { await self.serve(stream, on: connection) }
+        }
+        let connection = promise.futureResult.map { result in
+            let info = PeerInfo(peer: result.remotePeer, remoteAddress: Multiaddr(socketAddress: channel.remoteAddress), isOutbound: role == .initiator)
+            let connection = CarrierConnection(channel: channel, session: result.session, info: info)
+            connectionBox.withLockedValue { $0 = connection }
+            return connection
+        }
+        if let established {
+            // The dialer registers the connection itself before dial() returns.
+            established.withLockedValue { $0 = connection }
+        } else {
+            connection.whenSuccess { [weak self] connection in
+                guard let self else { return }
+                Task { await self.added(connection) }
+            }
+        }
+        do {
+            try channel.pipeline.syncOperations.addHandler(handler)
+            return channel.eventLoop.makeSucceededVoidFuture()
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+    }
+
+    private func added(_ connection: CarrierConnection) {
+        guard !stopped else { return connection.close() }
+        let key = ObjectIdentifier(connection)
+        guard connections[key] == nil else { return }
+        connections[key] = connection
+        connection.channel.closeFuture.whenComplete { [weak self] _ in
+            guard let self else { return }
+            Task { await self.removed(key) }
+        }
+        Task { await self.identify(connection) }
+    }
+
+    private func removed(_ key: ObjectIdentifier) { connections.removeValue(forKey: key) }
+
+    /// Negotiates an inbound stream and runs its handler.
+    private nonisolated func serve(_ handle: YamuxStreamHandle, on connection: CarrierConnection) async {
+        let table = handlers.withLockedValue { $0 }
+        guard let stream = try? await CarrierStream.negotiateInbound(handle, supported: Array(table.keys), peer: connection.peer),
+              let handler = table[stream.protocolID] else { return }
+        if stream.protocolID == IdentifyMessage.pushProtocolID {
+            await IdentifyService.receivePush(stream, into: connection)
+        } else {
+            await handler(stream)
+        }
+    }
+
+    // MARK: Identify
+
+    private func answerIdentify(_ stream: CarrierStream) async {
+        let observed = connections.values.first(where: { $0.peer == stream.remotePeer })?.info.remoteAddress
+        let message = IdentifyMessage(
+            protocolVersion: Self.protocolVersion, agentVersion: Self.agentVersion,
+            publicKey: peerID.publicKeyProtobuf, listenAddrs: listenAddrs.map(\.bytes),
+            observedAddr: observed?.bytes, protocols: protocols)
+        await IdentifyService.answer(stream, with: message)
+    }
+
+    private func identify(_ connection: CarrierConnection) async {
+        guard let stream = try? await connection.openStream(IdentifyMessage.protocolID),
+              let message = try? await IdentifyService.request(stream) else { return }
+        connection.update(with: message)
+    }
+}

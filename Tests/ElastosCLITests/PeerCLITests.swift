@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+
+@Suite struct PeerCLITests {
+    @Test func peerIDIsTheNodeKeysPeerIDWithItsListenAddrs() throws {
+        let home = TempDir()
+        let cli = CLI(home: home.path)
+        let identity = try cli.run(["identity", "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(identity.stdout.utf8)) as? [String: String])
+        let peer = try #require(object["peer_id"])
+        let r = try cli.run(["peer", "id", "--listen", "/ip4/127.0.0.1/tcp/4001", "--listen", "/ip6/::1/tcp/0"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("PeerID: \(peer)\n"))
+        #expect(r.stdout.contains("Listen: /ip4/127.0.0.1/tcp/4001/p2p/\(peer)\n"))
+        #expect(r.stdout.contains("Listen: /ip6/::1/tcp/0/p2p/\(peer)\n"))
+        let bad = try cli.run(["peer", "id", "--listen", "/ip4/300.0.0.1/tcp/1"])
+        #expect(bad.status != 0 && bad.stderr.contains("'300.0.0.1' is not a valid ip4 value"), "\(bad.stderr)")
+    }
+
+    @Test func pingFailsClearlyWhenNothingListens() throws {
+        let home = TempDir()
+        let cli = CLI(home: home.path)
+        // Port 9 (discard) has no listener on loopback here.
+        let r = try cli.run(["peer", "ping", "/ip4/127.0.0.1/tcp/9", "--timeout", "10"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("could not connect to /ip4/127.0.0.1/tcp/9"), "\(r.stderr)")
+        let relay = try cli.run(["peer", "ping", "/p2p-circuit"])
+        #expect(relay.status != 0 && relay.stderr.contains("cannot dial /p2p-circuit"), "\(relay.stderr)")
+    }
+
+    @Test func pingReachesAListeningNode() throws {
+        let home = TempDir(), otherHome = TempDir()
+        let listener = Process()
+        listener.executableURL = URL(fileURLWithPath: CLI.binary)
+        listener.arguments = ["peer", "listen", "--listen", "/ip4/127.0.0.1/tcp/0", "--duration", "30", "--home", otherHome.path]
+        let out = Pipe(), input = Pipe()
+        listener.standardOutput = out
+        listener.standardInput = input
+        listener.standardError = FileHandle.nullDevice
+        try listener.run()
+        defer {
+            input.fileHandleForWriting.closeFile()
+            listener.waitUntilExit()
+        }
+        var line = ""
+        while !line.hasSuffix("\n") {
+            let byte = out.fileHandleForReading.readData(ofLength: 1)
+            guard !byte.isEmpty else { break }
+            line += String(decoding: byte, as: UTF8.self)
+        }
+        try #require(line.hasPrefix("LISTEN /ip4/127.0.0.1/tcp/"), "\(line)")
+        let address = String(line.dropFirst("LISTEN ".count).dropLast())
+        let r = try CLI(home: home.path).run(["peer", "ping", address, "--count", "2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("Agent: elastos-carrier/"))
+        #expect(r.stdout.contains("Ping 2: "))
+    }
+}
