@@ -4,9 +4,9 @@
 //
 // Asks the runtime for ACTIONS (comma-separated) on PATTERN, prints "granted" or
 // "refused: <code>: <message>", then makes COUNT calls of ACTION on URI with the token,
-// printing "call N: ok" (with `body=`, "call N: ok: <reply>") or "call N: <code>: <message>". With `step`, it
-// reads a line from stdin before each call, so a test can act (revoke, wait) between calls.
-// The body of each call is TEXT, or "call N" without `body=`.
+// printing "call N: ok" (with `body=`, "call N: ok: <reply>") or "call N: <code>: <message>".
+// With `step`, it reads a line from stdin before each call, so a test can act (revoke, wait)
+// between calls. The body of each call is TEXT, or "call N" without `body=`.
 import CapsuleWire
 import ElastosGuest
 
