@@ -25,4 +25,9 @@ for product in "${products[@]}"; do
   strip "$dir/$product.tmp" 2>/dev/null || true
   mv "$dir/$product.tmp" "$dir/$product"
   echo "build-native-capsules: $dir/$product ($(wc -c < "$dir/$product") bytes)"
+  vm="capsules/microvm/${product%-native}-microvm"
+  if [ -f "$vm/capsule.json" ]; then
+    cp "$dir/$product" "$vm/$product.tmp" && mv "$vm/$product.tmp" "$vm/$product"
+    echo "build-native-capsules: $vm/$product"
+  fi
 done
