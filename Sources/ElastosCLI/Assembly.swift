@@ -9,7 +9,7 @@ import Foundation
 enum Assembly {
     static var substrateNames: [String] { substrates().map(\.name) }
 
-    static func substrates() -> [any Substrate] { [WasmSubstrate(), NativeSubstrate()] }
+    static func substrates() -> [any Substrate] { [WasmSubstrate(), NativeSubstrate(), MicroVMSubstrate()] }
 
     /// Every provider, at its prefix. Storage lives in the node home (`<home>/storage`).
     static func router(node: Node) throws -> ProviderRouter {

@@ -53,6 +53,13 @@ public protocol RunningCapsule: Sendable {
     func wait() -> SessionState
     /// Stops it from another thread.
     func stop(reason: String)
+    /// How the substrate runs it, when it has more than one way (a microVM: `kvm` or `tcg`),
+    /// shown by `elastos ps` and in the launch's audit line.
+    var mode: String? { get }
+}
+
+extension RunningCapsule {
+    public var mode: String? { nil }
 }
 
 /// Why a launch failed before the capsule ran.

@@ -2,14 +2,16 @@
 import Glibc
 #endif
 import ElastosCore
+import ElastosNode
 import Foundation
 
 /// Runs `microvm` capsules, Linux executables, each in its own QEMU `-M microvm` guest
 /// (docs/MICROVM.md): a Debian kernel set up by scripts/get-microvm-kernel.sh, an initramfs
 /// built once per capsule CID, the package and the capsule's data directory shared over 9p, the
 /// capsule protocol over a virtio-serial port, no network device. KVM where the host really has
-/// it, TCG software emulation otherwise; the mode is in the session's substrate name
-/// (`microvm/kvm`, `microvm/tcg`) and in the launch's audit line.
+/// it, TCG software emulation otherwise; the mode (`kvm`, `tcg`) is the running capsule's
+/// ``RunningCapsule/mode``, which `elastos ps` shows as `microvm/tcg` and the launch's audit line
+/// names.
 public struct MicroVMSubstrate: Substrate {
     public let qemu: String
     public let setpriv: String
@@ -42,6 +44,8 @@ public struct MicroVMSubstrate: Substrate {
 
     public func start(_ capsule: LaunchableCapsule, args: [String], stdio: StdioDescriptors, handler: SessionHandler) throws -> any RunningCapsule {
         let vm = try boot(capsule, args: args, stdio: stdio, handler: handler)
+        handler.node.audit.record(AuditEvent(event: "microvm.booting", subject: handler.session.principal, resource: capsule.cid,
+                                             decision: .info, reason: "QEMU pid \(vm.pid), \(accelerator), \(vm.launch.memoryMiB) MiB"))
         return MicroVMRunning(vm)
     }
 
@@ -126,6 +130,8 @@ final class MicroVMRunning: RunningCapsule {
     init(_ vm: MicroVMCapsule) { self.vm = vm }
 
     func wait() -> SessionState { vm.wait() }
+
+    var mode: String? { vm.launch.accelerator.name }
 
     func stop(reason: String) {
         let vm = vm
