@@ -7,7 +7,8 @@
 // new to the verifier, as a cost ratio to (1); (3) warm validation (cache hit), with a discarding
 // and with a real audit sink; (4) issuance; (5) batched audit appends; (6) validation of a
 // use-limited token, whose every use is an fsynced ledger append; (7) the WASM substrate;
-// (8) encrypted storage against plain files; (9) the native substrate's spawn → first reply against a plain fork+exec.
+// (8) encrypted storage against plain files; (9) the native substrate's spawn → first reply against a plain fork+exec;
+// (10) the microVM substrate: spawn → first reply, channel round trip, QEMU RSS (MicroVMBench.swift).
 
 import ElastosCore
 import ElastosNode
@@ -18,7 +19,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
     print("""
         usage: elastos-bench [--quick] [--only SECTIONS]
           --quick          fewer, shorter rounds (CI smoke runs, < 20 s)
-          --only SECTIONS  comma-separated subset of cold,warm,warm-audit,issue,audit,uses,wasm,storage,native (for profiling;
+          --only SECTIONS  comma-separated subset of cold,warm,warm-audit,issue,audit,uses,wasm,storage,native,microvm (for profiling;
                            the raw Ed25519 baseline always runs)
         """)
     exit(0)
@@ -103,6 +104,7 @@ struct Bench {
         if wants("wasm") { wasm(&rows) }  // WasmBench.swift
         if wants("storage") { storage(&rows, scratch: scratch) }  // StorageBench.swift
         if wants("native") { native(&rows) }  // NativeBench.swift
+        if wants("microvm") { microvm(&rows) }  // MicroVMBench.swift
         summary(rows)
     }
 
