@@ -28,7 +28,8 @@ public enum Accelerator: Sendable, Equatable, CustomStringConvertible {
 
     /// `ELASTOS_MICROVM_ACCEL=tcg` forces emulation; otherwise KVM when the CPU flags show vmx or
     /// svm, kvm_intel or kvm_amd is loaded rather than kvm_pvm, and /dev/kvm opens read-write.
-    public static func detect(environment: [String: String] = ProcessInfo.processInfo.environment) -> Accelerator {
+    public static func detect(environment: [String: String]? = nil) -> Accelerator {
+        let environment = environment ?? ProcessInfo.processInfo.environment
         if environment["ELASTOS_MICROVM_ACCEL"] == "tcg" { return .tcg(reason: "ELASTOS_MICROVM_ACCEL=tcg") }
         guard access("/dev/kvm", F_OK) == 0 else { return .tcg(reason: "no /dev/kvm") }
         if access("/sys/module/kvm_pvm", F_OK) == 0 {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+public import CapsuleWire
 public import ElastosWasm
 import Foundation
 import Synchronization
@@ -96,9 +97,11 @@ public final class MicroVMCapsule: Sendable {
         let consolePath = launch.runDirectory + "/console.log"
         let runDirectory = launch.runDirectory
         let channel = channel
+        let (program, argv, inherited) = (executable, commandLine, descriptors)
+        let (outputs, input) = (relays, inputRelay)
         let monitor = Thread {
             let spawn = Result { () throws(ProcessSpawn.Failure) in
-                try ProcessSpawn.spawn(executable, arguments: commandLine, environment: ["PATH=/usr/bin:/bin"], descriptors: descriptors)
+                try ProcessSpawn.spawn(program, arguments: argv, environment: ["PATH=/usr/bin:/bin"], descriptors: inherited)
             }
             shared.spawned.withLock { $0 = spawn }
             shared.spawnReported.signal()
@@ -106,9 +109,9 @@ public final class MicroVMCapsule: Sendable {
             let status = ChildProcess.waitForExit(pid)
             // QEMU is gone: its ends of every socket are closed, so the output relays reach end of
             // input once they have passed on what was still buffered.
-            for relay in relays { relay.join(timeout: .seconds(5)) }
-            inputRelay?.cancel()
-            inputRelay?.join(timeout: .seconds(1))
+            for relay in outputs { relay.join(timeout: .seconds(5)) }
+            input?.cancel()
+            input?.join(timeout: .seconds(1))
             channel.shutdown()
             restoreTerminal.restore()
             let outcome = Self.outcome(status: status, shared: shared, console: consolePath, qemuLog: qemuLogPath)

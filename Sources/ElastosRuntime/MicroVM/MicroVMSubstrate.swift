@@ -1,7 +1,9 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CapsuleWire
 import ElastosCore
+public import ElastosWasm
 import ElastosNode
 import Foundation
 
@@ -82,7 +84,9 @@ public struct MicroVMSubstrate: Substrate {
                 throw LaunchError("cannot create \(directory): \(String(cString: strerror(errno)))")
             }
         }
-        let run = runs + "/" + handler.sessionID.filter { $0.isLetter || $0.isNumber || $0 == "-" }.prefix(40) + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        let safeID = String(handler.sessionID.filter { $0.isLetter || $0.isNumber || $0 == "-" }.prefix(40))
+        let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        let run = runs + "/" + safeID + "-" + suffix
         let launchShare = run + "/launch"
         do {
             try FileManager.default.createDirectory(atPath: launchShare, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -104,7 +108,7 @@ public struct MicroVMSubstrate: Substrate {
             shares: shares, memoryMiB: memory, stdio: stdio, bootTimeout: timeout, wallMillis: capsule.wallMillis,
             cpuMillis: capsule.cpuMillis, stopGrace: stopGrace, extraKernelArguments: extraKernelArguments,
             setpriv: access(setpriv, X_OK) == 0 ? setpriv : nil)
-        do {
+        do throws(LaunchError) {
             return try MicroVMCapsule(launch, handler: handler)
         } catch {
             try? FileManager.default.removeItem(atPath: run)
