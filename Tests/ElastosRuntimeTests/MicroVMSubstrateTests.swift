@@ -97,14 +97,12 @@ import Testing
         } catch {
             #expect(error.description.contains("does not match its SHA-256") && error.description.contains("get-microvm-kernel.sh"), "\(error)")
         }
-        let missing = ProcessInfo.processInfo.environment["ELASTOS_MICROVM_KERNEL"] == nil
-        if missing {
-            do {
-                _ = try MicroVMKernel.find(home: t.path + "/no-home")
-                print("a kernel is in the shared cache: the missing-kernel message was not checked")
-            } catch {
-                #expect(error.description.contains("scripts/get-microvm-kernel.sh"), "\(error)")
-            }
+        // Nowhere on the search path: the message says where it looked and how to get one.
+        do {
+            _ = try MicroVMKernel.find(home: t.path + "/no-home", environment: ["HOME": t.path, "XDG_CACHE_HOME": t.path + "/cache"])
+            Issue.record("found a kernel in an empty home")
+        } catch {
+            #expect(error.description.contains("scripts/get-microvm-kernel.sh") && error.description.contains(t.path + "/cache/elastos/microvm/kernel"), "\(error)")
         }
     }
 

@@ -6,18 +6,25 @@ import Synchronization
 
 /// Copies bytes from one descriptor to another on a thread of its own until end of input, an
 /// error, or ``cancel()``: the user's stdio to and from a microVM's virtio ports. Descriptors
-/// marked as owned are closed when it ends (closing the socket of the guest's stdin port is how
-/// the guest sees end of input).
+/// marked as owned are closed when it ends.
+///
+/// End of input towards the guest is `shutdown(SHUT_WR)` on the port's socket, not `close`:
+/// QEMU reads a port's socket only once the guest has opened the port, but a closed peer is a
+/// hang-up QEMU acts on at once, dropping what the guest has not read yet. After a half-close
+/// QEMU reads the rest, then end of file, and the guest's read returns 0 when it gets there.
 final class ByteRelay: Sendable {
     private let source: Int32, sink: Int32
-    private let closeSource: Bool, closeSink: Bool
+    private let closeSource: Bool, closeSink: Bool, halfCloseSink: Bool
     /// Written to by `cancel` to wake the poll.
     private let wake: [Int32]
     private let done = DispatchSemaphore(value: 0)
     private let transferred = Atomic<Int>(0)
+    private let closed = Atomic<Bool>(false)
 
-    init(from source: Int32, to sink: Int32, closeSource: Bool, closeSink: Bool) {
+    /// `halfCloseSink`: at the end, shut the sink socket down for writing (and close it on ``join``).
+    init(from source: Int32, to sink: Int32, closeSource: Bool, closeSink: Bool, halfCloseSink: Bool = false) {
         self.source = source; self.sink = sink; self.closeSource = closeSource; self.closeSink = closeSink
+        self.halfCloseSink = halfCloseSink
         var fds: [Int32] = [-1, -1]
         wake = Pipe.make(&fds) ? fds : [-1, -1]
     }
@@ -26,7 +33,7 @@ final class ByteRelay: Sendable {
         let thread = Thread { [self] in
             run()
             if closeSource { close(source) }
-            if closeSink { close(sink) }
+            if halfCloseSink { _ = shutdown(sink, Int32(SHUT_WR)) } else if closeSink { close(sink) }
             done.signal()
         }
         thread.name = name
@@ -47,7 +54,10 @@ final class ByteRelay: Sendable {
         let nanos = Int(timeout.components.seconds) * 1_000_000_000 + Int(timeout.components.attoseconds / 1_000_000_000)
         guard done.wait(timeout: .now() + .nanoseconds(nanos)) == .success else { return false }
         done.signal()
-        for fd in wake where fd >= 0 { close(fd) }
+        if closed.exchange(true, ordering: .relaxed) == false {
+            for fd in wake where fd >= 0 { close(fd) }
+            if halfCloseSink { close(sink) }
+        }
         return true
     }
 

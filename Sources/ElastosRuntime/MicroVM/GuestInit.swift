@@ -63,10 +63,14 @@ enum GuestInit {
             esac
           done <&4 ) &
         cd /capsule
+        hostname capsule
+        # The capsule gets PID and mount namespaces of its own: it is root in its VM, but cannot
+        # see, trace or stop this init (which reports its exit), nor change the init's mounts.
+        run="unshare -m -p -f --mount-proc sh /run/elastos/run.sh"
         if [ -n "$TTY" ]; then
-          setsid -c sh /run/elastos/run.sh 3<>"$CAP" 4>&- <"$IN" >"$OUT" 2>"$ERR" &
+          setsid -c $run 3<>"$CAP" 4>&- <"$IN" >"$OUT" 2>"$ERR" &
         else
-          sh /run/elastos/run.sh 3<>"$CAP" 4>&- <"$IN" >"$OUT" 2>"$ERR" &
+          $run 3<>"$CAP" 4>&- <"$IN" >"$OUT" 2>"$ERR" &
         fi
         wait $!
         rc=$?

@@ -67,7 +67,7 @@ public final class MicroVMCapsule: Sendable {
             let input = try pair(), output = try pair(), error = try pair()
             ports += [QEMUCommand.Port(name: GuestInit.stdinPort, descriptor: 5), QEMUCommand.Port(name: GuestInit.stdoutPort, descriptor: 6),
                       QEMUCommand.Port(name: GuestInit.stderrPort, descriptor: 7)]
-            inputRelay = ByteRelay(from: launch.stdio.input, to: input, closeSource: false, closeSink: true)
+            inputRelay = ByteRelay(from: launch.stdio.input, to: input, closeSource: false, closeSink: true, halfCloseSink: true)
             relays.append(ByteRelay(from: output, to: launch.stdio.output, closeSource: true, closeSink: false))
             relays.append(ByteRelay(from: error, to: launch.stdio.error, closeSource: true, closeSink: false))
         }

@@ -21,8 +21,8 @@ public struct MicroVMKernel: Sendable, Equatable {
 
     /// Where the runtime looks, first to last: `$ELASTOS_MICROVM_KERNEL`,
     /// `<node home>/microvm/kernel`, `${XDG_CACHE_HOME:-~/.cache}/elastos/microvm/kernel`.
-    public static func searchPath(home: String) -> [String] {
-        let env = ProcessInfo.processInfo.environment
+    public static func searchPath(home: String, environment: [String: String]? = nil) -> [String] {
+        let env = environment ?? ProcessInfo.processInfo.environment
         var dirs: [String] = []
         if let explicit = env["ELASTOS_MICROVM_KERNEL"], !explicit.isEmpty { dirs.append(explicit) }
         dirs.append(home + "/microvm/kernel")
@@ -34,8 +34,8 @@ public struct MicroVMKernel: Sendable, Equatable {
     static let howToGetOne = "get one with scripts/get-microvm-kernel.sh [dir] (Debian's linux-image-amd64, unpacked without installing; needs apt-get, dpkg-deb and kmod), see docs/MICROVM.md"
 
     /// The first kernel directory on the search path, verified.
-    public static func find(home: String) throws(LaunchError) -> MicroVMKernel {
-        let dirs = searchPath(home: home)
+    public static func find(home: String, environment: [String: String]? = nil) throws(LaunchError) -> MicroVMKernel {
+        let dirs = searchPath(home: home, environment: environment)
         guard let dir = dirs.first(where: { access($0 + "/SHA256SUMS", R_OK) == 0 }) else {
             throw LaunchError("no microVM kernel: looked in \(dirs.joined(separator: ", ")); " + howToGetOne)
         }
