@@ -163,6 +163,24 @@ import Testing
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: cli.home + "/microvm/run")) ?? []).isEmpty)
     }
 
+    @Test func aTerminalIsAttachedRawWithItsWindowSizeAndResizesReachTheGuest() throws {
+        if let why = Self.unavailable { print("skipped: \(why)"); return }
+        // busybox-static as the capsule: an interactive shell on the guest's /dev/hvc0.
+        let d = dir.path + "/tui-microvm"
+        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: d + "/busybox")
+        try """
+            {"schema":"elastos.capsule/v1","name":"tui-microvm","version":"0.1.0","type":"microvm","role":"app",
+             "description":"busybox shell","entrypoint":"busybox","capabilities":[],"limits":{"memory_mb":96,"cpu_ms":60000,"wall_ms":120000}}
+            """.write(toFile: d + "/capsule.json", atomically: true, encoding: .utf8)
+        let script = CLI.packageRoot.appendingPathComponent("Tests/support/pty_resize.py").path
+        let python = ProcessInfo.processInfo.environment["ELASTOS_TEST_PYTHON"] ?? "/usr/bin/python3"
+        let r = try CLI.exec(python, [script, "--", CLI.binary, "run", "--dev", "--home", cli.home, d, "--", "sh", "-i"])
+        #expect(r.stdout.contains("stage 3"), "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("30 100") && r.stdout.contains("/dev/hvc0") && r.stdout.contains("40 120"), "\(r.stdout)")
+        #expect(r.status == 7, "\(r.stdout)\n\(r.stderr)")
+    }
+
     /// QEMU processes among `pid`'s children (from /proc).
     static func qemuChildren(of pid: Int32) -> [Int32] {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
