@@ -72,7 +72,7 @@ extension Bench {
                                         type: "microvm", directory: root, entrypoint: "bench", declared: [],
                                         memoryLimitBytes: 96 << 20, cpuMillis: nil, wallMillis: 120_000)
 
-        func round() -> (boot: Double, roundTrip: Double?, rss: Int?)? {
+        func round() -> (boot: Double, roundTrip: Double?, rss: Int?, ready: Double?, uptime: Double?)? {
             let handler = PingTimingHandler(home: home)
             let start = ContinuousClock.now
             let vm: MicroVMCapsule
@@ -89,18 +89,21 @@ extension Bench {
                 print("      !! bench-microvm: \(state)")
                 return nil
             }
-            return ((first - start).seconds * 1000, handler.roundTripMicros, peak > 0 ? peak : nil)
+            let ready = vm.bootTime.map { ($0 + (vm.startedAt - start)).seconds * 1000 }
+            return ((first - start).seconds * 1000, handler.roundTripMicros, peak > 0 ? peak : nil, ready, vm.guestUptimeAtReady.flatMap(Double.init))
         }
 
         // The first boot builds the initramfs and hashes the kernel: not a sample.
         guard round() != nil else { return skip("the first boot failed") }
         let rounds = plan.quick ? 2 : 5
-        var boots: [Double] = [], trips: [Double] = [], rss: [Double] = []
+        var boots: [Double] = [], trips: [Double] = [], rss: [Double] = [], readies: [Double] = [], uptimes: [Double] = []
         for _ in 0..<rounds {
             guard let r = round() else { continue }
             boots.append(r.boot)
             if let t = r.roundTrip { trips.append(t) }
             if let m = r.rss { rss.append(Double(m) / 1_048_576) }
+            if let x = r.ready { readies.append(x) }
+            if let u = r.uptime { uptimes.append(u * 1000) }
         }
         func median(_ v: [Double]) -> Double? { v.isEmpty ? nil : v.sorted()[v.count / 2] }
         guard let boot = median(boots) else {
@@ -108,6 +111,9 @@ extension Bench {
         }
         let spread = boots.sorted().map { String(format: "%.0f", $0) }.joined(separator: ", ")
         print("  " + Format.pad("9a. spawn → first reply (\(mode))", 52) + String(format: "%8.0f ms median", boot) + "  (\(spread) ms; \(boots.count) boots)")
+        if let x = median(readies), let u = median(uptimes) {
+            print(String(format: "      of which spawn → guest init READY %.0f ms, the guest kernel's uptime then %.0f ms (medians)", x, u))
+        }
         if let t = median(trips) {
             print("  " + Format.pad("9b. channel round trip (\(mode), \(pings) pings)", 52) + String(format: "%8.1f µs median", t))
         }
