@@ -214,7 +214,7 @@ public final class MicroVMCapsule: Sendable {
         let reader = Thread { [self] in
             var pending: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 4096)
-            reading: while true {
+            while true {
                 let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { break }
@@ -222,7 +222,6 @@ public final class MicroVMCapsule: Sendable {
                 while let newline = pending.firstIndex(of: 0x0A) {
                     let line = String(decoding: pending[..<newline], as: UTF8.self)
                     pending.removeSubrange(...newline)
-                    if pending.count > 4096 { break reading }  // the guest init writes short lines only
                     let words = line.split(separator: " ")
                     if words.first == "READY", shared.readyAt.withLock({ $0 }) == nil {
                         shared.readyAt.withLock { $0 = (.now, words.count > 1 ? String(words[1]) : "?") }
@@ -233,6 +232,7 @@ public final class MicroVMCapsule: Sendable {
                         shared.exitCode.withLock { $0 = code }
                     }
                 }
+                if pending.count > 4096 { break }  // the guest init writes short lines only
             }
             shared.control.withLock { fd in
                 if fd >= 0 { close(fd); fd = -1 }
