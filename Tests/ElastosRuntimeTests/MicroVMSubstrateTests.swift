@@ -126,14 +126,14 @@ import Testing
         if let why = Self.unavailable(home: t.path) { print("skipped: \(why)"); return }
         // Without a TSC frequency the guest kernel spins in its calibration (probe-vm.md §5.1).
         let substrate = MicroVMSubstrate(bootTimeout: .seconds(4), extraKernelArguments: ["tsc_early_khz=0"], accelerator: .tcg(reason: "test"))
-        let start = ContinuousClock.now
         let vm = try launch(substrate, t)
         let state = vm.wait()
-        let elapsed = ContinuousClock.now - start
+        let elapsed = ContinuousClock.now - vm.startedAt  // from QEMU's spawn (the image build before it is not timed)
         guard case .failed(let reason) = state else { Issue.record("\(state)"); return }
         #expect(reason.contains("did not boot within 4"), "\(reason)")
         #expect(reason.contains("Last console lines"), "\(reason)")
-        #expect(elapsed >= .seconds(4) && elapsed < .seconds(15), "\(elapsed)")
+        // Killed at the limit, not at the capsule's 120 s wall-clock limit (slack for a loaded machine).
+        #expect(elapsed >= .seconds(4) && elapsed < .seconds(20), "\(elapsed)")
         #expect(kill(vm.pid, 0) != 0, "QEMU \(vm.pid) still exists")
         #expect(!FileManager.default.fileExists(atPath: vm.launch.runDirectory))
     }
