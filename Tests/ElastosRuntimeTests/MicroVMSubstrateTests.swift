@@ -106,6 +106,30 @@ import Testing
         }
     }
 
+    @Test func runDirectoriesLeftByAKilledRuntimeAreSweptAndLiveOnesKept() throws {
+        let t = try TempNode()
+        let runs = t.path + "/microvm/run"
+        for name in ["abandoned", "starting", "live"] {
+            try FileManager.default.createDirectory(atPath: runs + "/" + name, withIntermediateDirectories: true)
+        }
+        // This test process's pid: alive, but its command line does not name the directory (a reused pid).
+        try String(getpid()).write(toFile: runs + "/abandoned/qemu.pid", atomically: true, encoding: .utf8)
+        // A live process whose command line names the directory stands in for its QEMU.
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // The shell's builtin read on a pipe that never ends: no child process. SIGKILL ends it
+        // (Foundation starts children with SIGTERM blocked).
+        sleeper.arguments = ["-c", "read line", runs + "/live"]
+        let input = Pipe()
+        sleeper.standardInput = input
+        try sleeper.run()
+        defer { kill(sleeper.processIdentifier, SIGKILL); sleeper.waitUntilExit() }
+        try String(sleeper.processIdentifier).write(toFile: runs + "/live/qemu.pid", atomically: true, encoding: .utf8)
+        MicroVMSubstrate.removeAbandonedRunDirectories(in: runs)
+        let left = Set(try FileManager.default.contentsOfDirectory(atPath: runs))
+        #expect(left == ["starting", "live"], "\(left)")
+    }
+
     // MARK: Guests that go wrong
 
     func launch(_ substrate: MicroVMSubstrate, _ t: TempNode) throws -> MicroVMCapsule {

@@ -138,6 +138,8 @@ public final class MicroVMCapsule: Sendable {
             throw LaunchError("the monitor thread did not report a spawn")
         }
         startedAt = .now
+        // For ``MicroVMSubstrate``'s sweep of run directories left by a runtime that was killed.
+        try? String(pid).write(toFile: launch.runDirectory + "/qemu.pid", atomically: true, encoding: .utf8)
         channel.start(name: launch.name)
         for (i, relay) in relays.enumerated() { relay.start(name: "microvm \(launch.name) output \(i)") }
         inputRelay?.start(name: "microvm \(launch.name) input")

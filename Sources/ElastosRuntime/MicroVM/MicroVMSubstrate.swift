@@ -84,6 +84,7 @@ public struct MicroVMSubstrate: Substrate {
                 throw LaunchError("cannot create \(directory): \(String(cString: strerror(errno)))")
             }
         }
+        Self.removeAbandonedRunDirectories(in: runs)
         let safeID = String(handler.sessionID.filter { $0.isLetter || $0.isNumber || $0 == "-" }.prefix(40))
         let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         let run = runs + "/" + safeID + "-" + suffix
@@ -113,6 +114,22 @@ public struct MicroVMSubstrate: Substrate {
         } catch {
             try? FileManager.default.removeItem(atPath: run)
             throw error
+        }
+    }
+}
+
+extension MicroVMSubstrate {
+    /// Removes run directories whose QEMU is gone: a runtime killed with SIGKILL takes its QEMU
+    /// with it (pdeathsig) but cannot clean up. A directory counts as abandoned when its
+    /// `qemu.pid` names no live process whose command line mentions the directory (pids are
+    /// reused); one without a pid file is left alone (it may be a launch in progress).
+    static func removeAbandonedRunDirectories(in runs: String) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: runs)) ?? [] {
+            let dir = runs + "/" + name
+            guard let text = try? String(contentsOfFile: dir + "/qemu.pid", encoding: .utf8),
+                  let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else { continue }
+            let commandLine = (FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            if !commandLine.contains(dir) { try? FileManager.default.removeItem(atPath: dir) }
         }
     }
 }
