@@ -4,12 +4,12 @@
 # sandbox) and assembles each capsule directory capsules/native/<name>-native/ or
 # capsules/native/<name>/: its capsule.json (type native, checked in) plus the binary
 # (gitignored). Scratch path: capsules/.build-native.
-# Usage: scripts/build-native-capsules.sh [product…]   (default: hello probe-native caller storage-provider)
+# Usage: scripts/build-native-capsules.sh [product…]   (default: hello probe-native caller bench storage-provider)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 products=("$@")
-[ ${#products[@]} -gt 0 ] || products=(hello probe-native caller storage-provider)
+[ ${#products[@]} -gt 0 ] || products=(hello probe-native caller bench storage-provider)
 export ELASTOS_NATIVE_CAPSULES=1
 build=(swift build --package-path capsules -c release --static-swift-stdlib --scratch-path capsules/.build-native
        --disable-build-manifest-caching)
@@ -18,11 +18,17 @@ for product in "${products[@]}"; do
 done
 bin=$("${build[@]}" --show-bin-path)
 for product in "${products[@]}"; do
-  dir="capsules/native/$product"
-  [ -f "$dir/capsule.json" ] || dir="capsules/native/$product-native"
-  [ -f "$dir/capsule.json" ] || { echo "build-native-capsules: no capsules/native/$product[-native]/capsule.json" >&2; exit 1; }
-  cp "$bin/$product" "$dir/$product.tmp"
-  strip "$dir/$product.tmp" 2>/dev/null || true
-  mv "$dir/$product.tmp" "$dir/$product"
-  echo "build-native-capsules: $dir/$product ($(wc -c < "$dir/$product") bytes)"
+  native="capsules/native/$product"
+  [ -f "$native/capsule.json" ] || native="capsules/native/$product-native"
+  vm="capsules/microvm/${product%-native}-microvm"
+  targets=()
+  [ -f "$native/capsule.json" ] && targets+=("$native")
+  [ -f "$vm/capsule.json" ] && targets+=("$vm")
+  [ ${#targets[@]} -gt 0 ] || { echo "build-native-capsules: no capsules/native/$product[-native]/ or $vm/ with a capsule.json" >&2; exit 1; }
+  for dir in "${targets[@]}"; do
+    cp "$bin/$product" "$dir/$product.tmp"
+    strip "$dir/$product.tmp" 2>/dev/null || true
+    mv "$dir/$product.tmp" "$dir/$product"
+    echo "build-native-capsules: $dir/$product ($(wc -c < "$dir/$product") bytes)"
+  done
 done

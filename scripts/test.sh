@@ -13,5 +13,10 @@ export ELASTOS_TEST_PYTHON="$VENV/bin/python"
 scripts/build-capsules.sh
 # The native capsules (ordinary Swift, static Swift runtime) that the native-substrate tests run.
 scripts/build-native-capsules.sh
+# The microVM guest kernel (Debian's, unpacked into the shared cache once; docs/MICROVM.md).
+kernel="${ELASTOS_MICROVM_KERNEL:-${XDG_CACHE_HOME:-$HOME/.cache}/elastos/microvm/kernel}"
+if [ -x /usr/bin/qemu-system-x86_64 ] && [ ! -f "$kernel/SHA256SUMS" ]; then
+  scripts/get-microvm-kernel.sh "$kernel"
+fi
 swift build --build-tests
 swift test --skip-build "$@"

@@ -12,7 +12,7 @@ import Foundation
 enum Assembly {
     static var substrateNames: [String] { substrates().map(\.name) }
 
-    static func substrates() -> [any Substrate] { [WasmSubstrate(), NativeSubstrate()] }
+    static func substrates() -> [any Substrate] { [WasmSubstrate(), NativeSubstrate(), MicroVMSubstrate()] }
 
     /// Who serves `localhost://storage/`: the runtime itself, or the storage provider capsule.
     enum StorageBackend {

@@ -83,11 +83,14 @@ struct PsCommand: ParsableCommand {
             print(String(decoding: d, as: UTF8.self))
             return
         }
-        print("SESSION   CAPSULE          SUBSTRATE  TRUST      STATE")
+        print("SESSION   CAPSULE          SUBSTRATE   TRUST      STATE")
         for s in sessions {
             let id = String((s["id"] as? String ?? "").prefix(8))
             let name = "\(s["capsule"] as? String ?? "?") \(s["version"] as? String ?? "")"
-            print("\(id)  \(name.padding(toLength: 16, withPad: " ", startingAt: 0)) \((s["substrate"] as? String ?? "").padding(toLength: 10, withPad: " ", startingAt: 0)) \((s["trust"] as? String ?? "").padding(toLength: 10, withPad: " ", startingAt: 0)) \(s["state"] as? String ?? "")")
+            // A substrate with modes shows which one runs the session: microvm/kvm, microvm/tcg.
+            let mode = s["mode"] as? String ?? ""
+            let substrate = (s["substrate"] as? String ?? "") + (mode.isEmpty ? "" : "/" + mode)
+            print("\(id)  \(name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(substrate.padding(toLength: 11, withPad: " ", startingAt: 0)) \((s["trust"] as? String ?? "").padding(toLength: 10, withPad: " ", startingAt: 0)) \(s["state"] as? String ?? "")")
         }
     }
 }

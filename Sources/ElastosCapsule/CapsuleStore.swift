@@ -298,7 +298,7 @@ public struct CapsuleStore: Sendable {
             return target
         }
         let manifest = package.content.manifest
-        let executable: Set<String> = manifest.type == .native ? [manifest.entrypoint] : []
+        let executable: Set<String> = [.native, .microvm].contains(manifest.type) ? [manifest.entrypoint] : []
         do {
             try CapsuleFiles.writeTree(package.content.tree, to: temp, executable: executable)
         } catch {

@@ -75,7 +75,7 @@ public final class ControlServer: Sendable {
         case "ps":
             let list: [[String: Any]] = runtime.sessions.all.map { e in
                 ["id": e.session.id, "capsule": e.session.capsule, "version": e.session.version, "cid": e.session.cid,
-                 "trust": e.session.trust.rawValue, "substrate": e.session.substrate, "state": e.state.description,
+                 "trust": e.session.trust.rawValue, "substrate": e.session.substrate, "mode": runtime.mode(of: e.session.id) ?? "", "state": e.state.description,
                  "started": Int(e.session.startedAt)]
             }
             try? conn.sendLine(Self.json(["ok": true, "sessions": list]))

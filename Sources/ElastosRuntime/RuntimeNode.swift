@@ -48,7 +48,7 @@ public final class RuntimeNode: Sendable {
         running.withLock { $0[session.id] = started }
         node.audit.record(AuditEvent(event: "capsule.launched", subject: session.principal, resource: capsule.cid,
                                      action: "execute", decision: .allow,
-                                     reason: "\(capsule.name) \(capsule.version) on \(substrate.name), publisher \(capsule.publisher) (\(capsule.trust.rawValue))"))
+                                     reason: "\(capsule.name) \(capsule.version) on \(substrate.name)\(started.mode.map { " (\($0))" } ?? ""), publisher \(capsule.publisher) (\(capsule.trust.rawValue))"))
         let thread = Thread { [self] in
             let state = started.wait()
             sessions.setState(session.id, state)
@@ -81,7 +81,7 @@ public final class RuntimeNode: Sendable {
         let session = try launch(capsule, args: args, stdio: stdio, policy: policy)
         guard let channel = running.withLock({ $0[session.id]?.channel }) else {
             stop(session.id, reason: "its substrate cannot hand it calls")
-            throw LaunchError("\(capsule.name) runs on \(capsule.type), which cannot serve calls yet (native provider capsules can)")
+            throw LaunchError("\(capsule.name) runs on \(capsule.type), which cannot serve calls yet (native and microVM provider capsules can)")
         }
         provider.bind(channel)
         node.audit.record(AuditEvent(event: "provider.bound", subject: session.principal, resource: provider.name,
@@ -98,6 +98,11 @@ public final class RuntimeNode: Sendable {
             if sessions.entry(id) == nil { return .failed(reason: "no such session") }
             finishedSignal.wait()
         }
+    }
+
+    /// How a running session's substrate runs it (``RunningCapsule/mode``), nil if it has no modes or has ended.
+    public func mode(of id: String) -> String? {
+        running.withLock { $0[id] }?.mode
     }
 
     /// Stops a running session. Returns false if there is none with that id.

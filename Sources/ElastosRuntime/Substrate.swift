@@ -59,10 +59,14 @@ public protocol RunningCapsule: Sendable {
     /// The capsule-protocol channel the runtime can hand calls to (`serve`), for substrates
     /// that have one: what a provider capsule is reached through.
     var channel: CapsuleChannel? { get }
+    /// How the substrate runs it, when it has more than one way (a microVM: `kvm` or `tcg`),
+    /// shown by `elastos ps` and in the launch's audit line.
+    var mode: String? { get }
 }
 
 extension RunningCapsule {
     public var channel: CapsuleChannel? { nil }
+    public var mode: String? { nil }
 }
 
 /// Why a launch failed before the capsule ran.

@@ -9,6 +9,7 @@
 // use-limited token, whose every use is an fsynced ledger append; (7) the WASM substrate;
 // (8) encrypted storage against plain files; (9) the native substrate's spawn → first reply against a plain fork+exec;
 // (10) Carrier (libp2p) connection set-up and bulk stream throughput on loopback.
+// (11) the microVM substrate: spawn → first reply, channel round trip, QEMU RSS (MicroVMBench.swift).
 
 import ElastosCore
 import ElastosNode
@@ -19,7 +20,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
     print("""
         usage: elastos-bench [--quick] [--only SECTIONS]
           --quick          fewer, shorter rounds (CI smoke runs, < 20 s)
-          --only SECTIONS  comma-separated subset of cold,warm,warm-audit,issue,audit,uses,wasm,storage,native,carrier (for profiling;
+          --only SECTIONS  comma-separated subset of cold,warm,warm-audit,issue,audit,uses,wasm,storage,native,carrier,microvm (for profiling;
                            the raw Ed25519 baseline always runs)
         """)
     exit(0)
@@ -105,6 +106,7 @@ struct Bench {
         if wants("storage") { storage(&rows, scratch: scratch); storageCalls(&rows, scratch: scratch) }  // StorageBench.swift
         if wants("native") { native(&rows) }  // NativeBench.swift
         if wants("carrier") { carrier(&rows) }  // CarrierBench.swift
+        if wants("microvm") { microvm(&rows) }  // MicroVMBench.swift
         summary(rows)
     }
 

@@ -2,7 +2,7 @@
 // attempt, "probe <what>: refused (<error>)" or "probe <what>: ALLOWED (<detail>)", then pings
 // the runtime over the capsule protocol. Ordinary Swift with Glibc: native only.
 //
-//   probe-native probe PORT   every attempt; PORT is a TCP listener on the host's 127.0.0.1
+//   probe-native probe PORT [DIR…]  every attempt; PORT is a TCP listener on the host's 127.0.0.1; then lists each DIR
 //   probe-native spin         burns CPU until stopped
 //   probe-native stubborn     ignores SIGTERM and burns CPU (stop must escalate to SIGKILL)
 //   probe-native fds          lists its open descriptors
@@ -126,6 +126,9 @@ let args = Capsule.arguments
 switch args.count > 1 ? args[1] : "" {
 case "probe":
     probe(port: args.count > 2 ? UInt16(args[2]) ?? 9 : 9)
+    // Further arguments are directories to list after the probe (the microVM test lists
+    // /sys/class/net: the guest has no network device unless one was granted).
+    for path in args.dropFirst(3) { list(path) }
 case "spin":
     try? Runtime.ping()
     say("spinning")
