@@ -50,7 +50,7 @@ extension Bench {
     func microvm(_ rows: inout [Row]) {
         print()
         let accelerator = Accelerator.detect()
-        print("9. MicroVM substrate (QEMU -M microvm, Debian kernel, busybox initramfs, virtio-serial channel; \(accelerator))")
+        print("11. MicroVM substrate (QEMU -M microvm, Debian kernel, busybox initramfs, virtio-serial channel; \(accelerator))")
         let root = Self.repositoryRoot + "/capsules/microvm/bench-microvm"
         let mode = accelerator.name.uppercased()
         func skip(_ why: String) {
