@@ -43,16 +43,8 @@ public enum Libp2pIdentityKey: Sendable, Equatable {
 
     /// Decodes the protobuf; secp256k1 and ECDSA keys get `.unsupportedKeyType`.
     public init(protobuf: [UInt8]) throws(WireError) {
-        var type: UInt64?, data: [UInt8]?
-        for field in try ProtobufReader.fields(protobuf) {
-            switch field.number {
-            case 1: type = try field.varint()
-            case 2: data = try field.bytes()
-            default: continue
-            }
-        }
-        guard let type else { throw .missingField("PublicKey.Type") }
-        guard let data else { throw .missingField("PublicKey.Data") }
+        let (type, field) = try Libp2pPublicKey.fields(protobuf)
+        guard let data = field else { throw .missingField("PublicKey.Data") }
         switch type {
         case 1:
             do { self = .ed25519(try PublicKey(bytes: data)) } catch { throw .invalidKey(error.description) }

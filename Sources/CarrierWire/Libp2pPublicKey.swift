@@ -7,6 +7,14 @@ public import ElastosCore
 public enum Libp2pPublicKey {
     /// Decodes an Ed25519 `PublicKey` protobuf. Other key types get `.unsupportedKeyType`.
     public static func ed25519(from protobuf: [UInt8]) throws(WireError) -> PublicKey {
+        let (type, data) = try fields(protobuf)
+        guard type == 1 else { throw .unsupportedKeyType(type) }
+        guard let data else { throw .missingField("PublicKey.Data") }
+        do { return try PublicKey(bytes: data) } catch { throw .invalidKey(error.description) }
+    }
+
+    /// The `PublicKey` message's fields: `Type` (required) and `Data`; unknown fields skipped.
+    static func fields(_ protobuf: [UInt8]) throws(WireError) -> (type: UInt64, data: [UInt8]?) {
         var type: UInt64?, data: [UInt8]?
         for field in try ProtobufReader.fields(protobuf) {
             switch field.number {
@@ -16,9 +24,7 @@ public enum Libp2pPublicKey {
             }
         }
         guard let type else { throw .missingField("PublicKey.Type") }
-        guard type == 1 else { throw .unsupportedKeyType(type) }
-        guard let data else { throw .missingField("PublicKey.Data") }
-        do { return try PublicKey(bytes: data) } catch { throw .invalidKey(error.description) }
+        return (type, data)
     }
 
     /// The protobuf for an Ed25519 key: `08 01 12 20 ‖ key`.
