@@ -386,6 +386,31 @@ func integrityFailure(_ body: () throws -> Void) -> IntegrityFailure? {
         #expect(integrityFailure { _ = try store.read(a) } == .objectTampered)
     }
 
+    /// Objects larger than one write batch (sealed in parallel, several batches, the last one
+    /// short): every segment still opens only at its own position, and the file has the exact
+    /// size the format fixes.
+    @Test(arguments: [ObjectFormat.segmentsPerBatch, ObjectFormat.segmentsPerBatch + 1, 2 * ObjectFormat.segmentsPerBatch + 3])
+    func objectsSpanningSeveralWriteBatchesRoundTrip(segments: Int) throws {
+        let store = try t.open()
+        let a = try address("apps/big/batches")
+        let size = (segments - 1) * ObjectFormat.segmentSize + 77
+        let content = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 13) }
+        let s = try store.write(content, to: a)
+        #expect(try store.read(a) == content)
+        let file = t.objectFile(a, version: s.version)
+        let original = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        #expect(original.count == ObjectFormat.preambleSize + size + segments * ObjectFormat.tagSize)
+        // The first segment of the second batch and the last of the first batch swapped.
+        let segment = ObjectFormat.segmentSize + ObjectFormat.tagSize
+        let last = ObjectFormat.preambleSize + (ObjectFormat.segmentsPerBatch - 1) * segment
+        guard segments > ObjectFormat.segmentsPerBatch + 1 else { return }
+        var swapped = original
+        swapped.replaceSubrange(last..<(last + segment), with: original[(last + segment)..<(last + 2 * segment)])
+        swapped.replaceSubrange((last + segment)..<(last + 2 * segment), with: original[last..<(last + segment)])
+        try Data(swapped).write(to: URL(fileURLWithPath: file))
+        #expect(integrityFailure { _ = try store.read(a) } == .objectTampered)
+    }
+
     @Test func objectsInTheFirstWholeMessageFormatStillRead() throws {
         let store = try t.open()
         let a = try address("apps/legacy/note")
