@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Builds `elastos` in release mode and installs it into ~/.local/bin (or $PREFIX/bin).
+# Builds `elastos` in release mode and installs it into ~/.local/bin (or $PREFIX/bin), then
+# builds the storage provider capsule and installs it into this node's capsule store (signed
+# with this node's key: you built it), so `elastos node` serves localhost://storage/ from it,
+# sandboxed, by default (docs/STORAGE.md). ELASTOS_HOME (or --home in the commands) picks the node.
 # Usage: scripts/install.sh            then: elastos --version
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,3 +17,9 @@ case ":$PATH:" in
   *) echo "note: $PREFIX/bin is not on your PATH; add it, e.g. export PATH=\"$PREFIX/bin:\$PATH\"" >&2 ;;
 esac
 command -v bwrap >/dev/null || echo "note: native capsules run only inside bubblewrap, which is missing: apt install bubblewrap" >&2
+
+# The storage provider capsule (a native capsule; the first build takes several minutes).
+if [ "${ELASTOS_INSTALL_PROVIDERS:-1}" = 1 ]; then
+  scripts/build-native-capsules.sh storage-provider
+  "$PREFIX/bin/elastos" capsule install --dev capsules/native/storage-provider
+fi

@@ -45,6 +45,18 @@ enum Assembly {
         return RuntimeNode(node: node, substrates: substrates(), router: try router(node: node, storage: storage))
     }
 
+    /// The name under which `scripts/install.sh` installs the storage provider capsule.
+    static let storageProviderName = "storage-provider"
+
+    /// The installed storage provider capsule's name if this node has one (role `provider`).
+    static func installedStorageProvider(home: HomeOption) -> String? {
+        guard let node = try? home.openNode() else { return nil }
+        defer { try? node.close() }
+        guard let installed = try? CapsuleStore(node: node).find(storageProviderName),
+              installed.role == .provider else { return nil }
+        return storageProviderName
+    }
+
     /// Starts the storage provider capsule `target` (what `elastos run` takes; a directory only
     /// with `dev`) on the node's store and binds `provider` to it.
     static func startStorageProvider(_ target: String, dev: Bool, runtime: RuntimeNode, provider: CapsuleProvider) throws -> Session {

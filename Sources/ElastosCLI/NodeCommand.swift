@@ -18,30 +18,46 @@ struct NodeCommand: ParsableCommand {
     @OptionGroup var home: HomeOption
 
     @Option(name: .customLong("storage-provider"), help: ArgumentHelp(
-        "Serve localhost://storage/ from this storage provider capsule (a package, an installed name or CID, or with --dev a directory) instead of in the node's own process.",
+        "Serve localhost://storage/ from this storage provider capsule (a package, an installed name or CID, or with --dev a directory). Default: the installed capsule named \(Assembly.storageProviderName), if there is one.",
         valueName: "capsule"))
     var storageProvider: String?
 
     @Flag(help: "Sign a --storage-provider directory with this node's key (development).")
     var dev = false
 
+    @Flag(name: .customLong("in-process-storage"), help: "Serve localhost://storage/ in the node's own process, not from a provider capsule.")
+    var inProcessStorage = false
+
     func run() throws {
-        let provider = storageProvider.map { _ in CapsuleProvider(name: "storage") }
-        let runtime = try Assembly.runtime(home: home, storage: provider.map { .capsule($0) } ?? .inProcess)
-        if let storageProvider, let provider {
+        if inProcessStorage && storageProvider != nil { throw ValidationError("--in-process-storage and --storage-provider exclude each other") }
+        // An explicit provider must start; the installed default falls back to in-process
+        // storage (saying so) when it cannot, e.g. without bubblewrap.
+        let target = inProcessStorage ? nil : storageProvider ?? Assembly.installedStorageProvider(home: home)
+        let provider = target.map { _ in CapsuleProvider(name: "storage") }
+        var runtime = try Assembly.runtime(home: home, storage: provider.map { .capsule($0) } ?? .inProcess)
+        var supervisor: ProviderSupervisor?
+        if let target, let provider {
+            let dev = self.dev
+            let launched = ProviderSupervisor(runtime: runtime, provider: provider) { [runtime] in
+                try Assembly.startStorageProvider(target, dev: dev, runtime: runtime, provider: provider)
+            }
             do {
-                let session = try Assembly.startStorageProvider(storageProvider, dev: dev, runtime: runtime, provider: provider)
-                FileHandle.standardError.write(Data("elastos node: localhost://storage/ served by the storage-provider capsule (session \(session.id.prefix(8)))\n".utf8))
+                let session = try launched.start()
+                supervisor = launched
+                FileHandle.standardError.write(Data("elastos node: localhost://storage/ served by the \(target) capsule (session \(session.id.prefix(8))), restarted if it ends\n".utf8))
             } catch {
                 try? runtime.node.close()
-                throw error
+                guard storageProvider == nil else { throw error }
+                warn("the installed \(target) capsule cannot start, so storage is served in the node's process: \(error)")
+                runtime = try Assembly.runtime(home: home, storage: .inProcess)
             }
         }
         let server: ControlServer
         do { server = try ControlServer(runtime: runtime, resolver: Assembly.resolver(runtime: runtime)) } catch {
             throw CLIError("cannot listen on \(ControlServer.socketPath(home.resolved)): \(error)")
         }
-        let stop: @Sendable (Int32) -> Void = { sig in
+        let stop: @Sendable (Int32) -> Void = { [runtime, supervisor] sig in
+            supervisor?.shutdown()
             runtime.stopAll(reason: "node shutting down (signal \(sig))")
             server.close()
         }

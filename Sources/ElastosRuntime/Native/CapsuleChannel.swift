@@ -35,6 +35,9 @@ public final class CapsuleChannel: Sendable {
         thread.start()
     }
 
+    /// False once the capsule's end has closed: nothing more can be served over it.
+    public var isOpen: Bool { !served.withLock { $0.closed } }
+
     /// Wakes the reader (which then closes the socket): the capsule is gone.
     public func shutdown() {
         socket.withLock { fd in if fd >= 0 { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) } }
