@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "ElastosCore", targets: ["ElastosCore"]),
         .library(name: "ElastosNode", targets: ["ElastosNode"]),
         .library(name: "ElastosStorage", targets: ["ElastosStorage"]),
+        .library(name: "ElastosPolicy", targets: ["ElastosPolicy"]),
         .library(name: "ElastosCapsule", targets: ["ElastosCapsule"]),
         .library(name: "CarrierWire", targets: ["CarrierWire"]),
         .library(name: "ElastosCarrier", targets: ["ElastosCarrier"]),
@@ -69,9 +70,16 @@ let package = Package(
         ),
         // The node core: sessions, the URI router and providers, the per-session request
         // handler that runs every call through the checks and the audit log.
+        // The shell's policy file and decision engine, shared by the shell capsule and the
+        // runtime's in-process fallback (docs/POLICY.md). Knows nothing of the runtime.
+        .target(
+            name: "ElastosPolicy",
+            dependencies: ["ElastosCore", "ElastosNode", "ElastosCapsule"],
+            swiftSettings: strict
+        ),
         .target(
             name: "ElastosRuntime",
-            dependencies: ["ElastosCore", "ElastosNode", "ElastosCapsule", "ElastosWasm", "ElastosStorage"],
+            dependencies: ["ElastosCore", "ElastosNode", "ElastosCapsule", "ElastosWasm", "ElastosStorage", "ElastosPolicy"],
             swiftSettings: strict
         ),
         // Capsules: the capsule.json schema, deterministic packing into a kubo-compatible UnixFS

@@ -7,7 +7,7 @@ import Foundation
 struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
-        abstract: "The shell's rules for capability requests (<home>/policy.json).",
+        abstract: "The shell's rules for capability requests (<home>/shell/policy.json).",
         discussion: """
             Rules match capsules by name, publisher DID or CID, and a URI pattern with actions; \
             the verdict is allow, prompt or deny. Deny rules win, then allow, then prompt. Where no \
@@ -134,12 +134,13 @@ struct PolicyRemove: ParsableCommand {
 }
 
 private func load(_ home: HomeOption) throws -> PolicyFile {
+    if FileManager.default.fileExists(atPath: home.resolved.path) { try? PolicyFile.prepareDirectory(in: home.resolved) }
     do { return try PolicyFile.load(PolicyFile.path(in: home.resolved)) } catch { throw CLIError("\(error)") }
 }
 
 private func save(_ home: HomeOption, _ change: (inout PolicyFile) -> Void) throws {
     let h = home.resolved
-    do { try h.prepare() } catch { throw CLIError("node home: \(error)") }
+    do { try h.prepare(); try PolicyFile.prepareDirectory(in: h) } catch { throw CLIError("node home: \(error)") }
     do { try PolicyFile.update(PolicyFile.path(in: h), change) } catch { throw CLIError("\(error)") }
 }
 

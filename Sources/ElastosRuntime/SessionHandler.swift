@@ -3,16 +3,6 @@ public import ElastosNode
 import Foundation
 import ElastosWasm
 
-/// A capability a capsule's manifest declares it may ask for.
-public struct DeclaredCapability: Sendable, Equatable {
-    public let resource: ResourcePattern
-    public let actions: ActionSet
-    public let reason: String
-    public init(resource: ResourcePattern, actions: ActionSet, reason: String) {
-        self.resource = resource; self.actions = actions; self.reason = reason
-    }
-}
-
 /// Decides `request_capability`. The shell capsule takes this role in a later issue; until
 /// then the runtime's own policy is deny-by-default (see ``DeclaredCapabilityPolicy``).
 public protocol CapabilityPolicy: Sendable {

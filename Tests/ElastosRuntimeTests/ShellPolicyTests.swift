@@ -146,6 +146,7 @@ final class ScriptedPrompter: PermissionPrompter {
         #expect(error(ok.replacingOccurrences(of: "}]}", with: ",\"max_uses\":true}]}"))?.contains("max_uses") == true)
         #expect(error(String(ok.dropLast())) != nil)
         // A policy file that cannot be read grants nothing, not even the defaults.
+        try PolicyFile.prepareDirectory(in: t.node.home)
         try "{not json".write(toFile: policyPath, atomically: true, encoding: .utf8)
         guard case .deny(let why) = policy().decide(try ask(session(), "localhost://storage/apps/notes/a", [.read])) else { Issue.record("granted"); return }
         #expect(why.contains("policy file cannot be read"))

@@ -1,4 +1,4 @@
-import ElastosCapsule
+public import ElastosCapsule
 public import ElastosCore
 public import ElastosNode
 import Foundation
@@ -41,11 +41,11 @@ public struct PolicyRule: Sendable, Equatable {
     public static func newID() -> String { "r-" + String(TokenID.random().description.prefix(8)) }
 
     /// True if the rule names this capsule (every selector it has matches) and is in force.
-    func selects(_ session: Session, now: UInt64) -> Bool {
+    func selects(_ subject: PolicySubject, now: UInt64) -> Bool {
         if let expiresAt, now >= expiresAt { return false }
-        if let capsule, capsule != session.capsule { return false }
-        if let publisher, publisher != session.publisher { return false }
-        if let cid, cid != session.cid { return false }
+        if let capsule, capsule != subject.capsule { return false }
+        if let publisher, publisher != subject.publisher { return false }
+        if let cid, cid != subject.cid { return false }
         return true
     }
 
@@ -70,7 +70,7 @@ public struct PolicyFileError: Error, Sendable, Equatable, CustomStringConvertib
     init(_ path: String, _ why: String) { description = "\(path): \(why)" }
 }
 
-/// The shell's policy, `<home>/policy.json`: a versioned, strict JSON document (an unknown or
+/// The shell's policy, `<home>/shell/policy.json`: a versioned, strict JSON document (an unknown or
 /// mistyped field is refused, naming it). Saved atomically (temp, fsync, rename), 0600.
 public struct PolicyFile: Sendable, Equatable {
     public static let schema = "elastos.policy/v1"
@@ -78,7 +78,23 @@ public struct PolicyFile: Sendable, Equatable {
 
     public init(rules: [PolicyRule] = []) { self.rules = rules }
 
-    public static func path(in home: NodeHome) -> String { home.path + "/policy.json" }
+    public static func path(in home: NodeHome) -> String { directory(in: home) + "/" + fileName }
+
+    /// The shell's own directory in the node home: the policy file, and nothing else, so that
+    /// a shell capsule can be given exactly this as its `/data`.
+    public static func directory(in home: NodeHome) -> String { home.path + "/shell" }
+    public static let fileName = "policy.json"
+
+    /// Creates the shell directory (0700) and moves a policy file from where earlier versions
+    /// kept it (`<home>/policy.json`) into it.
+    public static func prepareDirectory(in home: NodeHome) throws(PolicyFileError) {
+        let dir = directory(in: home)
+        if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw PolicyFileError(dir, "cannot create the shell directory: \(String(cString: strerror(errno)))") }
+        let old = home.path + "/" + fileName
+        if access(old, F_OK) == 0 && access(path(in: home), F_OK) != 0 {
+            guard rename(old, path(in: home)) == 0 else { throw PolicyFileError(old, "cannot move it into \(dir): \(String(cString: strerror(errno)))") }
+        }
+    }
 
     /// The file's rules, or none if it does not exist.
     public static func load(_ path: String) throws(PolicyFileError) -> PolicyFile {
@@ -89,6 +105,7 @@ public struct PolicyFile: Sendable, Equatable {
     }
 
     public func save(_ path: String) throws(PolicyFileError) {
+        try Self.createParent(of: path)
         do { try FileIO.writeAtomically(Array(json.utf8), to: path, mode: 0o600) } catch { throw PolicyFileError(path, error.description) }
     }
 
@@ -162,9 +179,18 @@ public struct PolicyFile: Sendable, Equatable {
         return "{\n  \"schema\": \"\(Self.schema)\",\n  \"rules\": [\n" + lines.joined(separator: ",\n") + (lines.isEmpty ? "" : "\n") + "  ]\n}\n"
     }
 
+    /// The shell directory is created on first write (0700), as every node-home directory.
+    static func createParent(of path: String) throws(PolicyFileError) {
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, mkdir(parent, 0o700) != 0, errno != EEXIST {
+            throw PolicyFileError(path, "cannot create \(parent): \(String(cString: strerror(errno)))")
+        }
+    }
+
     /// Reads, changes and saves the file under an exclusive lock, so two writers (a prompt's
     /// "always" and `elastos policy allow`) never lose each other's rules.
     public static func update(_ path: String, _ change: (inout PolicyFile) -> Void) throws(PolicyFileError) {
+        try createParent(of: path)
         let lockFD: Int32
         do { lockFD = try FileIO.lockExclusively(path + ".lock") } catch { throw PolicyFileError(path, error.description) }
         defer { close(lockFD) }
