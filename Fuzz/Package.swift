@@ -12,13 +12,15 @@ let fuzzTargets = [
 let capsuleTargets = [
     "FuzzCapsuleFrame", "FuzzCapsuleManifest", "FuzzCapsulePackage",
 ]
+// The shell capsule's messages (ElastosPolicy).
+let policyTargets = ["FuzzShellWire"]
 // Carrier's libp2p wire decoders (CarrierWire).
 let carrierTargets = ["FuzzCarrierWire"]
 
 let package = Package(
     name: "ElastosFuzz",
     platforms: [.macOS(.v15)],
-    products: (fuzzTargets + capsuleTargets + carrierTargets).map { .executable(name: $0, targets: [$0]) } + [
+    products: (fuzzTargets + capsuleTargets + policyTargets + carrierTargets).map { .executable(name: $0, targets: [$0]) } + [
         .executable(name: "MakeCorpus", targets: ["MakeCorpus"]),
     ],
     dependencies: [
@@ -51,6 +53,11 @@ let package = Package(
                 .product(name: "ElastosCore", package: "elastos"),
                 .product(name: "ElastosCapsule", package: "elastos"),
             ]
+        )
+    } + policyTargets.map {
+        .executableTarget(
+            name: $0,
+            dependencies: ["FuzzSupport", .product(name: "ElastosPolicy", package: "elastos")]
         )
     } + carrierTargets.map {
         .executableTarget(

@@ -76,10 +76,17 @@ let storageProvider = Target.executableTarget(
     dependencies: [.product(name: "ElastosGuest", package: "elastos"), .product(name: "CapsuleWire", package: "elastos"),
                    .product(name: "ElastosCore", package: "elastos"), .product(name: "ElastosStorage", package: "elastos")])
 
+// The shell capsule: the policy engine (ElastosPolicy) deciding capability requests from a
+// sandbox, with the policy file in its own directory. Native only.
+let shell = Target.executableTarget(
+    name: "shell",
+    dependencies: [.product(name: "ElastosGuest", package: "elastos"), .product(name: "CapsuleWire", package: "elastos"),
+                   .product(name: "ElastosPolicy", package: "elastos")])
+
 let package = Package(
     name: "elastos-capsules",
     dependencies: [.package(name: "elastos", path: "..")],
     // probe-native uses Glibc (sockets, files, ptrace): a native capsule only.
     targets: [capsule("hello"), capsule("intruder"), capsule("bench"), capsule("caller")]
-        + (native ? [capsule("probe-native"), storageProvider] : [])
+        + (native ? [capsule("probe-native"), storageProvider, shell] : [])
 )

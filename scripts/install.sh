@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds `elastos` in release mode and installs it into ~/.local/bin (or $PREFIX/bin), then
-# builds the storage provider capsule and installs it into this node's capsule store (signed
-# with this node's key: you built it), so `elastos node` serves localhost://storage/ from it,
-# sandboxed, by default (docs/STORAGE.md). ELASTOS_HOME (or --home in the commands) picks the node.
+# builds the storage provider and shell capsules and installs them into this node's capsule
+# store (signed with this node's key: you built them), so `elastos node` serves
+# localhost://storage/ and decides capability requests from sandboxes by default
+# (docs/STORAGE.md, docs/POLICY.md). ELASTOS_HOME (or --home in the commands) picks the node.
 # Usage: scripts/install.sh            then: elastos --version
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,8 +19,10 @@ case ":$PATH:" in
 esac
 command -v bwrap >/dev/null || echo "note: native capsules run only inside bubblewrap, which is missing: apt install bubblewrap" >&2
 
-# The storage provider capsule (a native capsule; the first build takes several minutes).
-if [ "${ELASTOS_INSTALL_PROVIDERS:-1}" = 1 ]; then
-  scripts/build-native-capsules.sh storage-provider
+# The storage provider and shell capsules (native capsules; the first build takes several
+# minutes), so that `elastos node` serves storage and decides capability requests from sandboxes.
+if [ "${ELASTOS_INSTALL_CAPSULES:-1}" = 1 ]; then
+  scripts/build-native-capsules.sh storage-provider shell
   "$PREFIX/bin/elastos" capsule install --dev capsules/native/storage-provider
+  "$PREFIX/bin/elastos" capsule install --dev capsules/native/shell
 fi

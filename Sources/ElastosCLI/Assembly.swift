@@ -48,32 +48,55 @@ enum Assembly {
     /// The name under which `scripts/install.sh` installs the storage provider capsule.
     static let storageProviderName = "storage-provider"
 
+    /// The name under which `scripts/install.sh` installs the shell capsule.
+    static let shellName = "shell"
+
     /// The installed storage provider capsule's name if this node has one (role `provider`).
-    static func installedStorageProvider(home: HomeOption) -> String? {
+    static func installedStorageProvider(home: HomeOption) -> String? { installed(storageProviderName, role: .provider, home: home) }
+
+    /// The installed shell capsule's name if this node has one (role `shell`).
+    static func installedShell(home: HomeOption) -> String? { installed(shellName, role: .shell, home: home) }
+
+    private static func installed(_ name: String, role: CapsuleManifest.Role, home: HomeOption) -> String? {
         guard let node = try? home.openNode() else { return nil }
         defer { try? node.close() }
-        guard let installed = try? CapsuleStore(node: node).find(storageProviderName),
-              installed.role == .provider else { return nil }
-        return storageProviderName
+        guard let installed = try? CapsuleStore(node: node).find(name), installed.role == role else { return nil }
+        return name
+    }
+
+    /// Starts the shell capsule `target` with `<home>/shell` (the policy file's directory) as its
+    /// `/data`, and binds `shell` to it.
+    static func startShell(_ target: String, dev: Bool, runtime: RuntimeNode, shell: CapsuleProvider) throws -> Session {
+        try startServing(target, dev: dev, runtime: runtime, as: shell, what: "the shell") { () throws in
+            try PolicyFile.prepareDirectory(in: runtime.node.home)
+            return PolicyFile.directory(in: runtime.node.home)
+        }
     }
 
     /// Starts the storage provider capsule `target` (what `elastos run` takes; a directory only
     /// with `dev`) on the node's store and binds `provider` to it.
     static func startStorageProvider(_ target: String, dev: Bool, runtime: RuntimeNode, provider: CapsuleProvider) throws -> Session {
-        var capsule = try resolver(runtime: runtime).resolve(absolute(target), dev: dev)
-        guard capsule.type == "native" else {
-            throw CLIError("\(capsule.name) is a \(capsule.type) capsule: the storage provider runs on the native substrate")
+        try startServing(target, dev: dev, runtime: runtime, as: provider, what: "the storage provider") { () throws in
+            // The store's directory must exist (0700) before it is bound into the sandbox.
+            _ = try EncryptedStore(home: runtime.node.home)
+            return EncryptedStore.directory(of: runtime.node.home)
         }
-        // The store's directory must exist (0700) before it is bound into the sandbox.
-        do { _ = try EncryptedStore(home: runtime.node.home) } catch { throw CLIError(error.description) }
-        capsule.dataDirectory = EncryptedStore.directory(of: runtime.node.home)
+    }
+
+    /// Resolves a native capsule, gives it the directory `prepare` makes as its `/data`, and
+    /// launches it bound to `provider`, with no capability of its own and stdin from /dev/null.
+    private static func startServing(_ target: String, dev: Bool, runtime: RuntimeNode, as provider: CapsuleProvider, what: String,
+                                     prepare: () throws -> String) throws -> Session {
+        var capsule = try resolver(runtime: runtime).resolve(absolute(target), dev: dev)
+        guard capsule.type == "native" else { throw CLIError("\(capsule.name) is a \(capsule.type) capsule: \(what) runs on the native substrate") }
+        do { capsule.dataDirectory = try prepare() } catch { throw CLIError("\(error)") }
         let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { if null >= 0 { close(null) } }
         do {
             return try runtime.launchProvider(capsule, as: provider, stdio: StdioDescriptors(input: null, output: 2, error: 2),
                                               policy: DeclaredCapabilityPolicy(allowDeclared: false))
         } catch {
-            throw CLIError("cannot start the storage provider capsule: \(error)")
+            throw CLIError("cannot start \(what) capsule: \(error)")
         }
     }
 

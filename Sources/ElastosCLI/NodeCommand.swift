@@ -22,8 +22,16 @@ struct NodeCommand: ParsableCommand {
         valueName: "capsule"))
     var storageProvider: String?
 
-    @Flag(help: "Sign a --storage-provider directory with this node's key (development).")
+    @Flag(help: "Sign a --storage-provider or --shell directory with this node's key (development).")
     var dev = false
+
+    @Option(help: ArgumentHelp(
+        "Decide capability requests with this shell capsule (role shell; a package, an installed name or CID, or with --dev a directory). Default: the installed capsule named \(Assembly.shellName), if there is one.",
+        valueName: "capsule"))
+    var shell: String?
+
+    @Flag(name: .customLong("in-process-shell"), help: "Decide capability requests in the node's own process, not in a shell capsule.")
+    var inProcessShell = false
 
     @Flag(name: .customLong("in-process-storage"), help: "Serve localhost://storage/ in the node's own process, not from a provider capsule.")
     var inProcessStorage = false
@@ -52,12 +60,14 @@ struct NodeCommand: ParsableCommand {
                 runtime = try Assembly.runtime(home: home, storage: .inProcess)
             }
         }
+        let shellSupervisor = try startShell(runtime)
         let server: ControlServer
         do { server = try ControlServer(runtime: runtime, resolver: Assembly.resolver(runtime: runtime)) } catch {
             throw CLIError("cannot listen on \(ControlServer.socketPath(home.resolved)): \(error)")
         }
-        let stop: @Sendable (Int32) -> Void = { [runtime, supervisor] sig in
+        let stop: @Sendable (Int32) -> Void = { [runtime, supervisor, shellSupervisor] sig in
             supervisor?.shutdown()
+            shellSupervisor?.shutdown()
             runtime.stopAll(reason: "node shutting down (signal \(sig))")
             server.close()
         }
@@ -76,6 +86,30 @@ struct NodeCommand: ParsableCommand {
         _ = sources
         runtime.node.audit.record(AuditEvent(event: "node.stopped", subject: runtime.node.did.description, decision: .info, reason: "shutdown"))
         do { try runtime.node.close() } catch { throw CLIError(error.description) }
+    }
+}
+
+extension NodeCommand {
+    /// Starts the shell capsule (named, or the installed default) under a supervisor and makes
+    /// the runtime use it; nil when the node decides in-process.
+    func startShell(_ runtime: RuntimeNode) throws -> ProviderSupervisor? {
+        if inProcessShell && shell != nil { throw ValidationError("--in-process-shell and --shell exclude each other") }
+        guard !inProcessShell, let target = shell ?? Assembly.installedShell(home: home) else { return nil }
+        let provider = CapsuleProvider(name: RuntimeNode.shellProviderName, timeout: .seconds(10))
+        let dev = self.dev
+        let supervisor = ProviderSupervisor(runtime: runtime, provider: provider) { [runtime] in
+            try Assembly.startShell(target, dev: dev, runtime: runtime, shell: provider)
+        }
+        do {
+            let session = try supervisor.start()
+            runtime.useShell(provider)
+            FileHandle.standardError.write(Data("elastos node: capability requests decided by the \(target) capsule (session \(session.id.prefix(8)))\n".utf8))
+            return supervisor
+        } catch {
+            guard shell == nil else { try? runtime.node.close(); throw error }
+            warn("the installed \(target) capsule cannot start, so the node decides capability requests in its own process: \(error)")
+            return nil
+        }
     }
 }
 

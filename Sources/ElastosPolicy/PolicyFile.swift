@@ -201,7 +201,7 @@ public struct PolicyFile: Sendable, Equatable {
 }
 
 /// Typed access to one JSON object's members, refusing what the schema does not know.
-private struct Fields {
+struct Fields {
     let members: [(key: String, value: JSONValue)]
     let at: String
     let file: String

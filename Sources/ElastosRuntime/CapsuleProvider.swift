@@ -1,4 +1,4 @@
-import CapsuleWire
+public import CapsuleWire
 import Foundation
 import Synchronization
 
@@ -43,11 +43,15 @@ public final class CapsuleProvider: Provider {
     public var isBound: Bool { state.withLock { $0.channel != nil } }
 
     public func handle(_ call: ProviderCall) -> ProviderResult {
+        serve(caller: call.session.principal, uri: call.resource.text, action: call.action, body: call.body)
+    }
+
+    /// Hands the bound capsule one call (already checked, or the runtime's own) and waits for its answer.
+    public func serve(caller: String, uri: String, action: Action, body: [UInt8]) -> ProviderResult {
         guard let channel = liveChannel() else {
             return .failed(code: .providerFailed, message: "the \(name) provider capsule is not running")
         }
-        return channel.serve(caller: call.session.principal, uri: call.resource.text, action: call.action,
-                             body: call.body, timeout: timeout)
+        return channel.serve(caller: caller, uri: uri, action: action, body: body, timeout: timeout)
     }
 
     /// The bound channel if it is open; if a replacement is coming, waits for it.

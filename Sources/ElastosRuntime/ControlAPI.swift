@@ -117,8 +117,8 @@ public final class ControlServer: Sendable {
         do {
             let capsule = try resolver.resolve(target, dev: dev)
             let session = try runtime.launch(capsule, args: args, stdio: StdioDescriptors(input: fds[0], output: fds[1], error: fds[2]),
-                                             policy: ShellPolicy.forLaunch(of: capsule, node: runtime.node, allowDeclared: allow,
-                                                                           terminalInput: fds[0], terminalOutput: isatty(fds[2]) == 1 ? fds[2] : fds[1]))
+                                             policy: runtime.policy(forLaunch: capsule, allowDeclared: allow,
+                                                                    terminalInput: fds[0], terminalOutput: isatty(fds[2]) == 1 ? fds[2] : fds[1]))
             try? conn.sendLine(Self.json(["ok": true, "session": session.id, "trust": capsule.trust.rawValue]))
             // A client that goes away (Ctrl-C) takes its session with it.
             let watcher = Thread { [runtime] in

@@ -72,7 +72,16 @@ public final class RuntimeNode: Sendable {
     /// for apps) do not apply; its memory limit does.
     public func launchProvider(_ capsule: LaunchableCapsule, as provider: CapsuleProvider, args: [String] = [],
                                stdio: StdioDescriptors, policy: any CapabilityPolicy) throws(LaunchError) -> Session {
-        guard capsule.role == "provider" else {
+        // The shell decides what every capsule gets (the orchestrator role): only a capsule
+        // whose manifest says `shell`, from the node's key or a trusted publisher, may be it.
+        if provider.name == Self.shellProviderName {
+            guard capsule.role == "shell" else {
+                throw LaunchError("\(capsule.name) has role \(capsule.role): only a capsule with role shell can be the shell")
+            }
+            guard capsule.trust != .untrusted else {
+                throw LaunchError("\(capsule.name) is signed by \(capsule.publisher), who is not trusted: the shell must come from this node's key or a trusted publisher")
+            }
+        } else if capsule.role != "provider" {
             throw LaunchError("\(capsule.name) has role \(capsule.role): only a provider capsule can serve \(provider.name)")
         }
         var capsule = capsule
@@ -87,6 +96,24 @@ public final class RuntimeNode: Sendable {
         node.audit.record(AuditEvent(event: "provider.bound", subject: session.principal, resource: provider.name,
                                      decision: .info, reason: "\(capsule.name) \(capsule.version) serves \(provider.name)"))
         return session
+    }
+
+    public static let shellProviderName = "shell"
+    private let shellCapsule = Mutex<CapsuleProvider?>(nil)
+
+    /// From now on, capability requests of capsules launched through ``policy(forLaunch:allowDeclared:terminalInput:terminalOutput:)``
+    /// are decided by the shell capsule bound to `shell`.
+    public func useShell(_ shell: CapsuleProvider) { shellCapsule.withLock { $0 = shell } }
+
+    /// The policy for one launch: the shell capsule's decisions when the node has one, else the
+    /// same engine in-process; prompts on the terminal the capsule was started from.
+    public func policy(forLaunch capsule: LaunchableCapsule, allowDeclared: Bool, terminalInput: Int32, terminalOutput: Int32) -> any CapabilityPolicy {
+        guard let shell = shellCapsule.withLock({ $0 }) else {
+            return ShellPolicy.forLaunch(of: capsule, node: node, allowDeclared: allowDeclared,
+                                         terminalInput: terminalInput, terminalOutput: terminalOutput)
+        }
+        return ShellCapsulePolicy(shell: shell, role: capsule.role, allowDeclared: allowDeclared,
+                                  prompter: TerminalPrompter.ifInteractive(input: terminalInput, output: terminalOutput), audit: node.audit)
     }
 
     /// Blocks until the session ends.

@@ -54,7 +54,7 @@ public final class ShellPolicy: CapabilityPolicy {
     }
 
     /// Audits an outcome (`policy.decision`) and turns it into the runtime's decision.
-    static func record(_ outcome: PolicyOutcome, for ask: CapabilityAsk, in audit: AuditLog) -> PolicyDecision {
+    static func record(_ outcome: PolicyOutcome, for ask: CapabilityAsk, in audit: AuditLog, decidedBy: String? = nil) -> PolicyDecision {
         let (decision, basis): (PolicyDecision, String)
         switch outcome {
         case .grant(let expiresIn, let maxUses, let why): (decision, basis) = (.grant(expiresIn: expiresIn, maxUses: maxUses), why)
@@ -63,7 +63,8 @@ public final class ShellPolicy: CapabilityPolicy {
         }
         let grants = if case .grant = decision { true } else { false }
         audit.record(AuditEvent(event: "policy.decision", subject: ask.session.principal, resource: ask.resource.text,
-                                action: ask.actions.description, decision: grants ? .allow : .deny, reason: basis))
+                                action: ask.actions.description, decision: grants ? .allow : .deny,
+                                reason: basis + (decidedBy.map { " (decided by \($0))" } ?? "")))
         return decision
     }
 }

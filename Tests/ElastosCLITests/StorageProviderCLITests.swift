@@ -48,25 +48,7 @@ import Testing
     }
 
     /// The provider capsule's process (inside its sandbox), found among the node's descendants.
-    static func providerPID(under node: Int32) -> Int32? {
-        let all = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap { Int32($0) } ?? []
-        func parent(_ pid: Int32) -> Int32? {
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return nil }
-            return stat[stat.index(after: close)...].split(separator: " ").dropFirst(1).first.flatMap { Int32($0) }
-        }
-        for pid in all {
-            guard let comm = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8),
-                  comm.trimmingCharacters(in: .whitespacesAndNewlines) == "storage-provide" else { continue }
-            var p: Int32? = pid
-            for _ in 0..<10 {
-                guard let q = p.flatMap(parent), q > 1 else { break }
-                if q == node { return pid }
-                p = q
-            }
-        }
-        return nil
-    }
+    static func providerPID(under node: Int32) -> Int32? { CLI.descendant(named: "storage-provide", under: node) }
 
     @Test func capsulesReachStorageThroughTheProviderCapsule() throws {
         try require()
@@ -173,6 +155,30 @@ import Testing
             #expect(get.status == 0, "round \(round): \(get.stderr)")
             #expect(get.stdout == old || get.stdout == new, "round \(round): \(get.stdout.prefix(40))… (\(get.stdout.utf8.count) bytes)")
         }
+    }
+}
+
+extension CLI {
+    /// A process whose name (`/proc/<pid>/comm`, 15 characters at most) is `name`, among the
+    /// descendants of `ancestor` (within ten generations: bubblewrap adds a few).
+    static func descendant(named name: String, under ancestor: Int32) -> Int32? {
+        let all = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap { Int32($0) } ?? []
+        func parent(_ pid: Int32) -> Int32? {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            return stat[stat.index(after: close)...].split(separator: " ").dropFirst(1).first.flatMap { Int32($0) }
+        }
+        for pid in all {
+            guard let comm = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8),
+                  comm.trimmingCharacters(in: .whitespacesAndNewlines) == name else { continue }
+            var p: Int32? = pid
+            for _ in 0..<10 {
+                guard let q = p.flatMap(parent), q > 1 else { break }
+                if q == ancestor { return pid }
+                p = q
+            }
+        }
+        return nil
     }
 }
 
