@@ -1,5 +1,7 @@
 import ArgumentParser
 import Dispatch
+import CarrierWire
+import ElastosCarrier
 import ElastosCore
 import ElastosNode
 import ElastosRuntime
@@ -33,6 +35,14 @@ struct NodeCommand: ParsableCommand {
     @Flag(name: .customLong("in-process-shell"), help: "Decide capability requests in the node's own process, not in a shell capsule.")
     var inProcessShell = false
 
+    @Option(name: .customLong("listen"), help: ArgumentHelp(
+        "Run Carrier, this node's libp2p peer, listening on this multiaddr (repeatable; port 0 picks a free port; /ip4/0.0.0.0/tcp/4001 accepts peers from the network). Without it the node has no peer-to-peer side.",
+        valueName: "multiaddr"))
+    var listen: [String] = []
+
+    @Option(name: .customLong("connect"), help: ArgumentHelp("With --listen: connect at start to this peer (a ticket or a multiaddr; repeatable).", valueName: "ticket"))
+    var connect: [String] = []
+
     @Flag(name: .customLong("in-process-storage"), help: "Serve localhost://storage/ in the node's own process, not from a provider capsule.")
     var inProcessStorage = false
 
@@ -61,8 +71,9 @@ struct NodeCommand: ParsableCommand {
             }
         }
         let shellSupervisor = try startShell(runtime)
+        let carrier = try startCarrier(runtime)
         let server: ControlServer
-        do { server = try ControlServer(runtime: runtime, resolver: Assembly.resolver(runtime: runtime)) } catch {
+        do { server = try ControlServer(runtime: runtime, resolver: Assembly.resolver(runtime: runtime), extensions: carrier.map { [$0] } ?? []) } catch {
             throw CLIError("cannot listen on \(ControlServer.socketPath(home.resolved)): \(error)")
         }
         let stop: @Sendable (Int32) -> Void = { [runtime, supervisor, shellSupervisor] sig in
@@ -84,12 +95,48 @@ struct NodeCommand: ParsableCommand {
         FileHandle.standardError.write(Data("elastos node \(runtime.node.did) listening on \(server.listener.path)\n".utf8))
         server.serve()
         _ = sources
+        if let carrier { try? runBlocking { await carrier.carrier.stop() } }
         runtime.node.audit.record(AuditEvent(event: "node.stopped", subject: runtime.node.did.description, decision: .info, reason: "shutdown"))
         do { try runtime.node.close() } catch { throw CLIError(error.description) }
     }
 }
 
 extension NodeCommand {
+    /// Starts Carrier on the --listen addresses, prints the node's ticket, and dials --connect.
+    func startCarrier(_ runtime: RuntimeNode) throws -> NodeCarrier? {
+        guard !listen.isEmpty else {
+            if !connect.isEmpty { throw ValidationError("--connect needs --listen: Carrier runs only when the node listens") }
+            return nil
+        }
+        let addresses = try listen.map { text in
+            do { return try Multiaddr(parsing: text) } catch { throw CLIError("--listen \(text): \(error)") }
+        }
+        let key = runtime.node.key
+        let carrier: CarrierNode = try runBlocking {
+            let node = CarrierNode(identity: key)
+            do { try await node.start(listening: addresses) } catch {
+                await node.stop()
+                throw CLIError("cannot listen: \(error)")
+            }
+            return node
+        }
+        let control = NodeCarrier(carrier: carrier)
+        let ticket = control.ticket
+        FileHandle.standardError.write(Data(("elastos node: carrier peer \(carrier.peerID) on " + carrier.listenAddrs.map(\.description).joined(separator: " ")
+                                             + "\nelastos node: ticket \(ticket)\n").utf8))
+        runtime.node.audit.record(AuditEvent(event: "carrier.started", subject: runtime.node.did.description, decision: .info,
+                                             reason: "peer \(carrier.peerID) listening on \(carrier.listenAddrs.map(\.description).joined(separator: " "))"))
+        for target in connect {
+            do {
+                let (peer, address) = try control.connect(target)
+                FileHandle.standardError.write(Data("elastos node: connected to \(peer) at \(address)\n".utf8))
+            } catch {
+                warn("--connect \(target.prefix(40))…: \(error)")
+            }
+        }
+        return control
+    }
+
     /// Starts the shell capsule (named, or the installed default) under a supervisor and makes
     /// the runtime use it; nil when the node decides in-process.
     func startShell(_ runtime: RuntimeNode) throws -> ProviderSupervisor? {

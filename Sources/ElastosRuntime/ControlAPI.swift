@@ -5,6 +5,12 @@ import ElastosCore
 public import ElastosNode
 import Foundation
 
+/// More control-API ops, answered on the connection's thread: one JSON object in, one out.
+public protocol ControlExtension: Sendable {
+    var ops: Set<String> { get }
+    func handle(op: String, request: [String: Any]) -> [String: Any]
+}
+
 /// Turns what a user typed after `elastos run` (a directory, a package file or an installed
 /// CID/name) into a verified, unpacked capsule.
 public protocol CapsuleResolver: Sendable {
@@ -26,12 +32,15 @@ public final class ControlServer: Sendable {
     public let runtime: RuntimeNode
     public let resolver: any CapsuleResolver
     public let listener: UnixListener
+    /// Ops served by parts of the node the runtime does not know (Carrier's `peer.*`).
+    public let extensions: [any ControlExtension]
 
     public static func socketPath(_ home: NodeHome) -> String { home.path + "/control.sock" }
 
-    public init(runtime: RuntimeNode, resolver: any CapsuleResolver) throws(SocketError) {
+    public init(runtime: RuntimeNode, resolver: any CapsuleResolver, extensions: [any ControlExtension] = []) throws(SocketError) {
         self.runtime = runtime
         self.resolver = resolver
+        self.extensions = extensions
         listener = try UnixListener(path: Self.socketPath(runtime.node.home))
     }
 
@@ -66,6 +75,10 @@ public final class ControlServer: Sendable {
             let op = req["op"] as? String
         else {
             try? conn.sendLine(Self.json(["ok": false, "error": "malformed request: one JSON object with an \"op\" per line"]))
+            return
+        }
+        if let ext = extensions.first(where: { $0.ops.contains(op) }) {
+            try? conn.sendLine(Self.json(ext.handle(op: op, request: req)))
             return
         }
         switch op {

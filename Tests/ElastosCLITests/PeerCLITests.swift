@@ -56,3 +56,39 @@ import Testing
         #expect(r.stdout.contains("Ping 2: "))
     }
 }
+
+/// Carrier inside `elastos node --listen`: the ticket printed by one node connects another
+/// (`--connect` and `elastos peer connect`), and both list each other as peers.
+@Suite(.serialized) struct NodeCarrierCLITests {
+    let a = TempDir(), b = TempDir()
+
+    @Test func aTicketConnectsTwoNodesAndBothListEachOther() throws {
+        let alice = CLI(home: a.path + "/home"), bob = CLI(home: b.path + "/home")
+        let nodeA = try alice.startNode(["--listen", "/ip4/127.0.0.1/tcp/0", "--in-process-storage", "--in-process-shell"])
+        defer { CLI.stopNode(nodeA) }
+        let ticket = try alice.run(["peer", "ticket"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(ticket.hasPrefix("elastos"), "\(ticket)")
+        let idA = try alice.run(["identity", "--json"]).stdout.firstMatch(of: /"peer_id":"([1-9A-Za-z]+)"/)?.1
+        let nodeB = try bob.startNode(["--listen", "/ip4/127.0.0.1/tcp/0", "--connect", ticket, "--in-process-storage", "--in-process-shell"])
+        defer { CLI.stopNode(nodeB) }
+        let idB = try bob.run(["identity", "--json"]).stdout.firstMatch(of: /"peer_id":"([1-9A-Za-z]+)"/)?.1
+        #expect(idA != nil && idB != nil)
+        var peersA = "", peersB = ""
+        for _ in 0..<100 {
+            peersA = try alice.run(["peer", "peers"]).stdout
+            peersB = try bob.run(["peer", "peers", "--json"]).stdout
+            if peersA.contains("elastos-carrier"), peersB.contains("elastos-carrier") { break }
+            usleep(100_000)
+        }
+        #expect(peersA.contains(String(idB ?? "?")) && peersA.contains(" in "), "\(peersA)")
+        #expect(peersB.contains("\"peer\":\"\(idA ?? "?")\"") && peersB.contains("\"outbound\":true"), "\(peersB)")
+        // Connecting again by hand is answered from the open connection; damaged tickets are refused clearly.
+        let again = try bob.run(["peer", "connect", ticket])
+        #expect(again.status == 0 && again.stdout.contains("connected to \(idA ?? "?")"), "\(again.stderr)")
+        let cut = try bob.run(["peer", "connect", String(ticket.dropLast(3))])
+        #expect(cut.status != 0 && cut.stderr.contains("mistyped or cut"), "\(cut.stderr)")
+        // A node without --listen has no Carrier, and says so.
+        let none = try CLI(home: TempDir().path).run(["peer", "ticket"])
+        #expect(none.status != 0 && none.stderr.contains("no node is running"), "\(none.stderr)")
+    }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import CarrierWire
+import ElastosRuntime
+import Foundation
+
+/// A control-API request to the running node's Carrier (`elastos node --listen …`).
+private func carrierRequest(_ home: HomeOption, _ request: [String: Any]) throws -> [String: Any] {
+    guard let conn = ControlClient.connect(home.resolved) else {
+        throw CLIError("no node is running for \(home.resolved.path): start one with 'elastos node --listen /ip4/0.0.0.0/tcp/4001'")
+    }
+    let reply = try ControlClient.request(conn, request)
+    guard reply["ok"] as? Bool == true else {
+        let error = reply["error"] as? String ?? "request failed"
+        if error.hasPrefix("unknown op") { throw CLIError("the running node has no Carrier: start it with --listen <multiaddr>") }
+        throw CLIError(error)
+    }
+    return reply
+}
+
+struct PeerTicket: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ticket",
+        abstract: "Print the running node's ticket: its PeerID and addresses, for another node's --connect.")
+    @OptionGroup var home: HomeOption
+
+    func run() throws {
+        print(try carrierRequest(home, ["op": "peer.ticket"])["ticket"] as? String ?? "")
+    }
+}
+
+struct PeerConnect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "connect",
+        abstract: "Connect the running node to a peer, given its ticket or a multiaddr ending in /p2p/<PeerID>.")
+    @Argument(help: ArgumentHelp("A ticket (elastos…) or a multiaddr.", valueName: "ticket")) var target: String
+    @OptionGroup var home: HomeOption
+
+    func run() throws {
+        if target.hasPrefix(Ticket.prefix) {
+            do { _ = try Ticket(parsing: target) } catch { throw CLIError("\(error)") }
+        }
+        let reply = try carrierRequest(home, ["op": "peer.connect", "target": target])
+        print("connected to \(reply["peer"] as? String ?? "?") at \(reply["address"] as? String ?? "?")")
+    }
+}
+
+struct PeerPeers: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peers",
+        abstract: "List the peers the running node is connected to.")
+    @Flag(help: "One JSON object per peer.") var json = false
+    @OptionGroup var home: HomeOption
+
+    func run() throws {
+        let peers = try carrierRequest(home, ["op": "peer.peers"])["peers"] as? [[String: Any]] ?? []
+        for p in peers {
+            if json {
+                print(ControlServer.jsonLine(p))
+            } else {
+                let direction = (p["outbound"] as? Bool ?? false) ? "out" : "in "
+                print("\(p["peer"] as? String ?? "?")  \(direction)  \(p["address"] as? String ?? "")  \(p["agent"] as? String ?? "")")
+            }
+        }
+    }
+}
