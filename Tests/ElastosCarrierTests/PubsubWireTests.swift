@@ -55,12 +55,12 @@ enum PyLibp2pPubsubVectors {
     @Test func unknownFieldsAreSkippedAndControlFieldsMerge() throws {
         var w = ProtobufWriter()
         w.bytes(4, [1, 2, 3])  // py-libp2p's senderRecord
-        w.bytes(3, PubsubRPC.encode(PubsubControl(graft: ["a"])))
-        w.bytes(3, PubsubRPC.encode(PubsubControl(graft: ["b"])))
         var control = ProtobufWriter()
         control.bytes(5, [9])  // v1.2 IDONTWANT
         w.bytes(3, control.bytes)
-        let rpc = try PubsubRPC(decoding: w.bytes)
+        // Two more control fields, each with one GRAFT.
+        let bytes = w.bytes + PubsubRPC(control: PubsubControl(graft: ["a"])).bytes + PubsubRPC(control: PubsubControl(graft: ["b"])).bytes
+        let rpc = try PubsubRPC(decoding: bytes)
         #expect(rpc.control?.graft == ["a", "b"])
         #expect(rpc.subscriptions.isEmpty && rpc.messages.isEmpty)
     }

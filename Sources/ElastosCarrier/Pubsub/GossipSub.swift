@@ -57,6 +57,7 @@ public actor GossipSub {
         /// The protocol of our outbound stream (nil until it is open).
         var protocolID: String?
         var outbox: AsyncStream<[UInt8]>.Continuation?
+        var outboundStream: CarrierStream?
         var pendingFrames = 0
         var topics: Set<String> = []
         var ihavesThisHeartbeat = 0
@@ -122,14 +123,20 @@ public actor GossipSub {
         for info in await node.peers() { await openOutbound(to: info.peer) }
     }
 
-    /// Stops the heartbeat, ends every subscription and closes our outbound streams.
+    /// Stops the heartbeat, ends every subscription and resets our outbound streams. Call it
+    /// before stopping the node.
     public func stop() {
         stopped = true
         heartbeatTask?.cancel()
         heartbeatTask = nil
         for (_, topicSubscribers) in subscribers { for (_, s) in topicSubscribers { s.continuation.finish() } }
         subscribers = [:]
-        for (_, peer) in peers { peer.outbox?.finish() }
+        // Reset while the node's event loops still run (call this before `node.stop()`); a
+        // blocked write fails and its sender task ends.
+        for (_, peer) in peers {
+            peer.outbox?.finish()
+            peer.outboundStream?.reset()
+        }
         peers = [:]
     }
 
@@ -236,6 +243,7 @@ public actor GossipSub {
         var state = peers[peer] ?? Peer()
         state.protocolID = stream.protocolID
         state.outbox = continuation
+        state.outboundStream = stream
         peers[peer] = state
         scores.connected(peer)
         Task { [weak self] in
@@ -244,7 +252,6 @@ public actor GossipSub {
                 await self?.frameWritten(to: peer)
                 guard written else { break }
             }
-            stream.reset()
             await self?.outboundClosed(peer, continuation: continuation)
         }
         let hello = PubsubRPC(subscriptions: subscribers.keys.sorted().map { PubsubSubscription(subscribe: true, topic: $0) })
@@ -257,6 +264,7 @@ public actor GossipSub {
         // A newer stream may already have replaced this one.
         guard peers[peer]?.outbox != nil else { return }
         peers[peer]?.outbox = nil
+        peers[peer]?.outboundStream = nil
         peers[peer]?.protocolID = nil
         peers[peer]?.pendingFrames = 0
         removeFromMeshes(peer)
@@ -283,18 +291,26 @@ public actor GossipSub {
         while true {
             let bytes: [UInt8]
             do { bytes = try await stream.readLengthPrefixed(limit: PubsubRPC.maxLength) } catch {
-                if case .malformed = error { await countMalformed(from: peer) }
-                if case .messageTooLarge = error { await countMalformed(from: peer) }
-                break
+                switch error {
+                case .malformed, .messageTooLarge:
+                    await countMalformed(from: peer)
+                    stream.reset()
+                default:
+                    break  // closed by the peer or with the connection: nothing to reset
+                }
+                return
             }
             let rpc: PubsubRPC
             do { rpc = try PubsubRPC(decoding: bytes) } catch {
                 await countMalformed(from: peer)
-                break
+                stream.reset()
+                return
             }
-            guard await handle(rpc, from: peer) else { break }
+            guard await handle(rpc, from: peer) else {
+                stream.reset()
+                return
+            }
         }
-        stream.reset()
     }
 
     private func countMalformed(from peer: Libp2pPeerID) {
