@@ -235,6 +235,11 @@ import Testing
         #expect(ContinuousClock.now - start < .seconds(5))
         let dropped = await publisher.router.stats.droppedOutbound
         #expect(dropped >= 64 - 8 - 5, "dropped \(dropped)")
+        // Nor can a peer grow our subscription table without bound: 1024 topics, then ignored.
+        let many = (0..<1030).map { PubsubSubscription(subscribe: true, topic: "spam/\($0)") }
+        try await raw.write(PubsubRPC(subscriptions: many).framed)
+        #expect(await eventually { await publisher.router.stats.ignoredSubscriptions == 7 })
+        #expect(await publisher.router.peers(in: Self.topic).count == 1)
         await stop([publisher])
         await sluggish.stop()
     }

@@ -39,6 +39,8 @@ public struct PubsubStats: Sendable, Equatable {
     public var droppedOutbound = 0
     /// Messages dropped because a local subscriber's buffer was full.
     public var droppedDeliveries = 0
+    /// Subscriptions ignored because the peer already had `maxTopicsPerPeer` topics.
+    public var ignoredSubscriptions = 0
     /// RPCs that did not decode (the stream is then closed).
     public var malformedRPCs = 0
     public var iwantSent = 0
@@ -345,6 +347,11 @@ public actor GossipSub {
         }
         for sub in rpc.subscriptions {
             if sub.subscribe {
+                let known = peers[peer]?.topics ?? []
+                guard known.contains(sub.topic) || known.count < config.maxTopicsPerPeer else {
+                    stats.ignoredSubscriptions += 1
+                    continue
+                }
                 peers[peer, default: Peer()].topics.insert(sub.topic)
             } else {
                 peers[peer]?.topics.remove(sub.topic)

@@ -34,6 +34,9 @@ public struct GossipSubConfig: Sendable {
     public var maxIWantRetransmissions = 3
     /// RPCs waiting to go to one peer; beyond this, new RPCs to it are dropped and counted.
     public var peerOutboundQueueLimit = 256
+    /// Topics one peer may be subscribed to; further subscriptions from it are ignored (and
+    /// counted), so a peer cannot grow our state without bound.
+    public var maxTopicsPerPeer = 1024
     /// Messages waiting for one local subscriber; beyond this, new ones are dropped and counted.
     public var subscriberBufferLimit = 1024
     /// Largest message data we publish (the whole RPC must stay under 1 MiB).
