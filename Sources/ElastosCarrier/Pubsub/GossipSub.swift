@@ -430,7 +430,7 @@ public actor GossipSub {
         let now = ContinuousClock.now
         for topic in control.graft {
             guard subscribers[topic] != nil else {
-                // Not joined: refuse without a backoff of our own.
+                // Not joined: refuse (the peer backs off; we record nothing).
                 reply.prune.append(PubsubPrune(topic: topic, backoffSeconds: config.pruneBackoff.wholeSeconds))
                 continue
             }
