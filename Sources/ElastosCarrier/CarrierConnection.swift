@@ -45,12 +45,17 @@ final class CarrierConnection: Sendable {
 
     /// Opens a Yamux stream and negotiates `protocolID` on it.
     func openStream(_ protocolID: String) async throws(CarrierError) -> CarrierStream {
+        try await openStream(proposing: [protocolID])
+    }
+
+    /// Opens a Yamux stream and negotiates the first of `protocolIDs` the peer accepts.
+    func openStream(proposing protocolIDs: [String]) async throws(CarrierError) -> CarrierStream {
         let session = self.session
         let id: UInt32
         do {
             id = try await session.eventLoop.submit { try session.value.openStream() }.get()
         } catch { throw CarrierStream.map(error) }
-        return try await CarrierStream.negotiateOutbound(YamuxStreamHandle(id: id, session: session), protocolID: protocolID, peer: peer)
+        return try await CarrierStream.negotiateOutbound(YamuxStreamHandle(id: id, session: session), protocolIDs: protocolIDs, peer: peer)
     }
 
     /// Round trip of a Yamux-level ping.

@@ -10,6 +10,9 @@ import NIOPosix
 /// Handles one inbound stream for a registered protocol.
 public typealias StreamHandler = @Sendable (CarrierStream) async -> Void
 
+/// Told when the first connection to a peer is established (`true`) and when the last one closes (`false`).
+public typealias ConnectionObserver = @Sendable (_ peer: Libp2pPeerID, _ connected: Bool) -> Void
+
 public actor CarrierNode {
     public static let agentVersion = "elastos-carrier/0.1.0"
     public static let protocolVersion = "ipfs/0.1.0"
@@ -21,6 +24,7 @@ public actor CarrierNode {
     private var connections: [ObjectIdentifier: CarrierConnection] = [:]
     private nonisolated let handlers = NIOLockedValueBox<[String: StreamHandler]>([:])
     private nonisolated let listenAddrsBox = NIOLockedValueBox<[Multiaddr]>([])
+    private nonisolated let connectionObservers = NIOLockedValueBox<[ConnectionObserver]>([])
     private var stopped = false
 
     /// A node with this identity; call ``start(listening:)`` to accept connections.
@@ -115,6 +119,26 @@ public actor CarrierNode {
         return try await connection.openStream(protocolID)
     }
 
+    /// Opens a stream to a connected peer for the first of `protocolIDs` (best first) it accepts;
+    /// the stream's `protocolID` says which.
+    public func openStream(to peer: Libp2pPeerID, proposing protocolIDs: [String]) async throws(CarrierError) -> CarrierStream {
+        guard let connection = connections.values.first(where: { $0.peer == peer }) else { throw .notConnected(peer) }
+        return try await connection.openStream(proposing: protocolIDs)
+    }
+
+    /// Whether at least one connection to `peer` is open.
+    public func isConnected(_ peer: Libp2pPeerID) -> Bool { connections.values.contains { $0.peer == peer } }
+
+    /// Calls `observer` whenever a peer becomes connected or disconnected (services such as
+    /// pubsub open their own streams on connect). It runs on the node's executor: keep it short.
+    public nonisolated func observeConnections(_ observer: @escaping ConnectionObserver) {
+        connectionObservers.withLockedValue { $0.append(observer) }
+    }
+
+    /// Signs `message` with the node key (Ed25519, no domain prefix); for protocols whose
+    /// signatures carry their own context string, such as pubsub's `"libp2p-pubsub:"`.
+    nonisolated func signWithNodeKey(_ message: [UInt8]) -> [UInt8] { identity.signRaw(message) }
+
     /// Pings a connected peer with `/ipfs/ping/1.0.0`: `count` round trips on one stream.
     public func ping(_ peer: Libp2pPeerID, count: Int = 1) async throws(CarrierError) -> [Duration] {
         let stream = try await openStream(to: peer, protocol: PingService.protocolID)
@@ -200,7 +224,9 @@ public actor CarrierNode {
         guard !stopped else { return connection.close() }
         let key = ObjectIdentifier(connection)
         guard connections[key] == nil else { return }
+        let isFirst = !isConnected(connection.peer)
         connections[key] = connection
+        if isFirst { notifyObservers(connection.peer, connected: true) }
         connection.channel.closeFuture.whenComplete { [weak self] _ in
             guard let self else { return }
             Task { await self.removed(key) }
@@ -208,7 +234,14 @@ public actor CarrierNode {
         Task { await self.identify(connection) }
     }
 
-    private func removed(_ key: ObjectIdentifier) { connections.removeValue(forKey: key) }
+    private func removed(_ key: ObjectIdentifier) {
+        guard let connection = connections.removeValue(forKey: key) else { return }
+        if !isConnected(connection.peer) { notifyObservers(connection.peer, connected: false) }
+    }
+
+    private func notifyObservers(_ peer: Libp2pPeerID, connected: Bool) {
+        for observer in connectionObservers.withLockedValue({ $0 }) { observer(peer, connected) }
+    }
 
     /// Negotiates an inbound stream and runs its handler.
     private nonisolated func serve(_ handle: YamuxStreamHandle, on connection: CarrierConnection) async {

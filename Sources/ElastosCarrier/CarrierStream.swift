@@ -118,9 +118,10 @@ public struct CarrierStream: Sendable {
 }
 
 extension CarrierStream {
-    /// Runs multistream-select on a fresh Yamux stream as the dialer.
-    static func negotiateOutbound(_ handle: YamuxStreamHandle, protocolID: String, peer: Libp2pPeerID) async throws(CarrierError) -> CarrierStream {
-        var negotiation = MultistreamNegotiation(role: .dialer(proposals: [protocolID]))
+    /// Runs multistream-select on a fresh Yamux stream as the dialer, proposing `protocolIDs` in
+    /// order until the peer accepts one.
+    static func negotiateOutbound(_ handle: YamuxStreamHandle, protocolIDs: [String], peer: Libp2pPeerID) async throws(CarrierError) -> CarrierStream {
+        var negotiation = MultistreamNegotiation(role: .dialer(proposals: protocolIDs))
         let raw = CarrierStream(protocolID: "", remotePeer: peer, handle: handle)
         try await raw.write(negotiation.initialOutput())
         return try await raw.finish(&negotiation, peer: peer)

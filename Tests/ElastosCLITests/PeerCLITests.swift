@@ -55,6 +55,46 @@ import Testing
         #expect(r.stdout.contains("Agent: elastos-carrier/"))
         #expect(r.stdout.contains("Ping 2: "))
     }
+
+    @Test func pubReachesASubscribingNodeAndSubPrintsTheVerifiedMessage() throws {
+        let subHome = TempDir(), pubHome = TempDir()
+        let pubPeer = try CLI(home: pubHome.path).run(["peer", "id"]).stdout
+            .split(separator: "\n").first { $0.hasPrefix("PeerID: ") }.map { String($0.dropFirst("PeerID: ".count)) }
+        let subscriber = Process()
+        subscriber.executableURL = URL(fileURLWithPath: CLI.binary)
+        subscriber.arguments = ["peer", "sub", "elastos/cli-test", "--listen", "/ip4/127.0.0.1/tcp/0", "--count", "1", "--json",
+                                "--timeout", "30", "--home", subHome.path]
+        let out = Pipe()
+        subscriber.standardOutput = out
+        subscriber.standardError = FileHandle.nullDevice
+        try subscriber.run()
+        defer { if subscriber.isRunning { subscriber.terminate() } }
+        func readLine() -> String {
+            var line = ""
+            while !line.hasSuffix("\n") {
+                let byte = out.fileHandleForReading.readData(ofLength: 1)
+                guard !byte.isEmpty else { break }
+                line += String(decoding: byte, as: UTF8.self)
+            }
+            return String(line.dropLast())
+        }
+        let listen = readLine()
+        try #require(listen.hasPrefix("LISTEN /ip4/127.0.0.1/tcp/"), "\(listen)")
+        #expect(readLine() == "SUBSCRIBED elastos/cli-test")
+        let r = try CLI(home: pubHome.path).run(["peer", "pub", "elastos/cli-test", "hello, mesh", "--connect",
+                                                  String(listen.dropFirst("LISTEN ".count))])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("PUBLISHED id=") && r.stdout.contains("peers=1"), "\(r.stdout)")
+        let message = try #require(try JSONSerialization.jsonObject(with: Data(readLine().utf8)) as? [String: Any])
+        #expect(message["data"] as? String == "hello, mesh")
+        #expect(message["from"] as? String == pubPeer)
+        #expect(message["topic"] as? String == "elastos/cli-test")
+        subscriber.waitUntilExit()
+        #expect(subscriber.terminationStatus == 0)
+        // Neither a peer to dial nor an address to listen on is a usage error.
+        let lonely = try CLI(home: pubHome.path).run(["peer", "pub", "t", "m"])
+        #expect(lonely.status != 0 && lonely.stderr.contains("give at least one --connect or --listen"), "\(lonely.stderr)")
+    }
 }
 
 /// Carrier inside `elastos node --listen`: the ticket printed by one node connects another

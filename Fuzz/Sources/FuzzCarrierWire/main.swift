@@ -1,6 +1,7 @@
 // libFuzzer target: the libp2p wire decoders in CarrierWire — binary and text multiaddrs,
 // protobuf fields, Noise handshake payloads, libp2p public keys and PeerIDs, identify messages,
-// Yamux headers, varint length-prefixed framing and a multistream-select listener fed the input.
+// Yamux headers, varint length-prefixed framing, a multistream-select listener fed the input, and
+// pubsub RPCs (GossipSub/floodsub: subscriptions, messages, IHAVE/IWANT/GRAFT/PRUNE).
 //
 // Properties (beyond "never traps or hangs"):
 //  * Multiaddr(bytes: b) re-encodes to exactly b, and its text parses back to the same value;
@@ -8,7 +9,9 @@
 //    decodes to it;
 //  * a Yamux header that decodes re-encodes to the same 12 bytes (unknown flag bits aside);
 //  * a decoded Noise payload or identify message re-encodes to bytes that decode to the same value;
-//  * a multistream listener consumes only whole messages and never selects what it does not support.
+//  * a multistream listener consumes only whole messages and never selects what it does not support;
+//  * a pubsub RPC that decodes re-encodes to bytes that decode to the same value, and its messages'
+//    signed bytes can always be computed; a stream of length-prefixed RPCs is split within the limit.
 
 import CarrierWire
 import FuzzSupport
@@ -20,6 +23,7 @@ public func fuzzCarrierWire(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     checkYamux(input)
     checkMessages(input)
     checkFraming(input)
+    checkPubsub(input)
     return 0
 }
 
@@ -67,4 +71,21 @@ func checkFraming(_ input: [UInt8]) {
     _ = try? negotiation.receive(from: &stream)
     expect(negotiation.selected == nil || negotiation.selected == "/noise", "listener selected an unsupported protocol", input: input)
     expect(stream.count <= input.count, "multistream grew its buffer", input: input)
+}
+
+func checkPubsub(_ input: [UInt8]) {
+    if let rpc = try? PubsubRPC(decoding: input) {
+        expect((try? PubsubRPC(decoding: rpc.bytes)) == rpc, "pubsub RPC does not round-trip", input: input)
+        for message in rpc.messages {
+            _ = message.signedBytes
+            _ = message.defaultID
+        }
+    }
+    if let message = try? PubsubWireMessage(decoding: input) {
+        expect((try? PubsubWireMessage(decoding: message.bytes)) == message, "pubsub message does not round-trip", input: input)
+    }
+    var stream = input
+    while let frame = try? LengthPrefixed.take(from: &stream, limit: PubsubRPC.maxLength) {
+        _ = try? PubsubRPC(decoding: frame)
+    }
 }

@@ -1,0 +1,61 @@
+import ArgumentParser
+import CarrierWire
+import ElastosCarrier
+import ElastosCore
+import Foundation
+
+struct PeerPub: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pub",
+        abstract: "Publish one signed message to a GossipSub topic.",
+        discussion: """
+            Runs a Carrier node with the GossipSub router, dials each --connect peer (and listens on \
+            each --listen address, printed as `LISTEN …`), waits until --wait-peers peers have \
+            announced the topic, publishes the message signed with the node key, waits until it is \
+            written to every peer's stream, and prints `PUBLISHED id=<hex> seqno=<hex> peers=<n>`. \
+            Exits 1 if the peers do not appear within --timeout seconds.
+            """
+    )
+
+    @Argument(help: "The topic.") var topic: String
+    @Argument(help: "The message (sent as its UTF-8 bytes).") var message: String
+    @OptionGroup var network: PubsubNetworkOptions
+    @Option(help: "Peers subscribed to the topic to wait for before publishing (0: publish at once).") var waitPeers = 1
+    @Option(help: "Seconds to allow for the whole run.") var timeout = 30
+    @Option(help: "Milliseconds to stay connected after publishing, so the peers can read it.") var lingerMs = 500
+    @OptionGroup var home: HomeOption
+
+    func validate() throws {
+        guard waitPeers >= 0 else { throw ValidationError("--wait-peers must not be negative") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard (0...60_000).contains(lingerMs) else { throw ValidationError("--linger-ms must be between 0 and 60000") }
+    }
+
+    func run() throws {
+        let key = try home.nodeKey()
+        let topic = self.topic, data = Array(message.utf8), network = self.network
+        let waitPeers = self.waitPeers, timeout = self.timeout, linger = self.lingerMs
+        let line: String = try runBlocking {
+            let router = try await network.startRouter(key: key)
+            do {
+                let result = try await withDeadline(seconds: timeout) {
+                    while await router.peers(in: topic).count < waitPeers { try await Task.sleep(for: .milliseconds(20)) }
+                    let recipients = await router.peers(in: topic).count
+                    let id = try await router.publish(topic, data)
+                    await router.flush()
+                    try await Task.sleep(for: .milliseconds(linger))
+                    return "PUBLISHED id=\(hex(id)) seqno=\(hex(Array(id.suffix(8)))) peers=\(recipients)"
+                }
+                await router.stop()
+                await router.node.stop()
+                return result
+            } catch {
+                await router.stop()
+                await router.node.stop()
+                if error is DeadlineExceeded { throw CLIError("pub \(topic): fewer than \(waitPeers) peers on the topic within \(timeout) s") }
+                throw CLIError("pub \(topic): \(error)")
+            }
+        }
+        print(line)
+    }
+}
