@@ -8,13 +8,13 @@ import Foundation
 struct PeerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peer",
-        abstract: "This node as a libp2p peer (Carrier): its PeerID, pinging peers, listening.",
+        abstract: "This node as a libp2p peer (Carrier): its PeerID, pinging peers, listening, the Kademlia DHT.",
         discussion: """
             Carrier speaks TCP + multistream-select + Noise XX + Yamux, with identify and ping, so \
             it connects to go-libp2p (kubo) and py-libp2p nodes (docs/CARRIER.md). The PeerID is the \
             node key's: the same Ed25519 key as the node's did:key.
             """,
-        subcommands: [PeerIDCommand.self, PeerPing.self, PeerListen.self]
+        subcommands: [PeerIDCommand.self, PeerPing.self, PeerListen.self, PeerDHT.self]
     )
 
     /// Addresses `peer listen` uses when none are given: loopback only, so nothing is exposed

@@ -10,23 +10,31 @@ import NIOPosix
 /// Handles one inbound stream for a registered protocol.
 public typealias StreamHandler = @Sendable (CarrierStream) async -> Void
 
+/// Told about a peer once its identify message has arrived.
+public typealias IdentifyObserver = @Sendable (PeerInfo) async -> Void
+
 public actor CarrierNode {
     public static let agentVersion = "elastos-carrier/0.1.0"
     public static let protocolVersion = "ipfs/0.1.0"
 
     public nonisolated let peerID: PeerID
-    private let identity: SigningKey
+    /// ``peerID`` in the form used for remote peers.
+    public nonisolated let libp2pPeerID: Libp2pPeerID
+    let identity: SigningKey
     private let group: MultiThreadedEventLoopGroup
     private var servers: [any Channel] = []
     private var connections: [ObjectIdentifier: CarrierConnection] = [:]
     private nonisolated let handlers = NIOLockedValueBox<[String: StreamHandler]>([:])
     private nonisolated let listenAddrsBox = NIOLockedValueBox<[Multiaddr]>([])
+    private nonisolated let identifyObservers = NIOLockedValueBox<[IdentifyObserver]>([])
+    private nonisolated let dhtBox = NIOLockedValueBox<KademliaDHT?>(nil)
     private var stopped = false
 
     /// A node with this identity; call ``start(listening:)`` to accept connections.
     public init(identity: SigningKey, threads: Int = 1) {
         self.identity = identity
         peerID = PeerID(publicKey: identity.publicKey)
+        libp2pPeerID = Libp2pPeerID(peerID)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let node = self
         handlers.withLockedValue { table in
@@ -69,6 +77,19 @@ public actor CarrierNode {
     public nonisolated func handle(_ protocolID: String, _ handler: @escaping StreamHandler) {
         handlers.withLockedValue { $0[protocolID] = handler }
     }
+
+    /// Calls `observer` each time a peer's identify message arrives on a new connection.
+    public nonisolated func onIdentify(_ observer: @escaping IdentifyObserver) {
+        identifyObservers.withLockedValue { $0.append(observer) }
+    }
+
+    /// The Kademlia DHT, once ``startDHT(_:)`` has run.
+    public nonisolated var dht: KademliaDHT? { dhtBox.withLockedValue { $0 } }
+
+    nonisolated func attach(_ dht: KademliaDHT) { dhtBox.withLockedValue { $0 = dht } }
+
+    /// Whether a connection to `peer` is open.
+    public func isConnected(to peer: Libp2pPeerID) -> Bool { connections.values.contains { $0.peer == peer } }
 
     /// The protocols this node answers.
     public nonisolated var protocols: [String] { handlers.withLockedValue { Array($0.keys).sorted() } }
@@ -154,6 +175,8 @@ public actor CarrierNode {
     public func stop() async {
         guard !stopped else { return }
         stopped = true
+        if let dht = dhtBox.withLockedValue({ $0 }) { await dht.stop() }
+        dhtBox.withLockedValue { $0 = nil }
         for connection in connections.values { connection.close() }
         for server in servers { try? await server.close() }
         connections = [:]
@@ -237,5 +260,6 @@ public actor CarrierNode {
         guard let stream = try? await connection.openStream(IdentifyMessage.protocolID),
               let message = try? await IdentifyService.request(stream) else { return }
         connection.update(with: message)
+        for observer in identifyObservers.withLockedValue({ $0 }) { await observer(connection.info) }
     }
 }
