@@ -56,15 +56,16 @@ struct DHTOptions: ParsableArguments {
 
 extension PeerDHT {
     /// Starts a node (listening on `listen`, if any), starts the DHT and bootstraps it, runs
-    /// `body`, then stops the node. Everything happens within `options.timeout` seconds.
+    /// `body` and prints its lines, all within `options.timeout` seconds. Then, with `stay`
+    /// seconds, the node keeps serving until they pass or standard input closes; then it stops.
     static func withDHT(
-        key: SigningKey, options: DHTOptions, listen: [Multiaddr], mode: KadConfig.Mode,
+        key: SigningKey, options: DHTOptions, listen: [Multiaddr], mode: KadConfig.Mode, stay: Int = 0,
         _ body: @escaping @Sendable (KademliaDHT) async throws -> [String]
-    ) throws -> [String] {
+    ) throws {
         let bootstrap = try options.bootstrapAddresses()
         guard !bootstrap.isEmpty else { throw CLIError("give at least one --bootstrap peer") }
         let config = options.config(mode: mode), timeout = options.timeout
-        return try runBlocking {
+        let node: CarrierNode = try runBlocking {
             let node = CarrierNode(identity: key)
             do {
                 let lines = try await withDeadline(seconds: timeout) {
@@ -73,12 +74,14 @@ extension PeerDHT {
                     try await dht.bootstrap(bootstrap)
                     return try await body(dht)
                 }
-                await node.stop()
-                return lines
+                emit(lines)
+                return node
             } catch {
                 await node.stop()
                 throw CLIError("\(error)")
             }
         }
+        if stay > 0 { PeerListen.serveUntilStdinCloses(seconds: stay) }
+        try runBlocking { await node.stop() }
     }
 }

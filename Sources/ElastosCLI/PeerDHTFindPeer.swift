@@ -23,7 +23,7 @@ struct PeerDHTFindPeer: ParsableCommand {
         let target: Libp2pPeerID
         do { target = try Libp2pPeerID(parsing: peer) } catch { throw CLIError("\(peer): \(error)") }
         let connect = !noConnect
-        let lines = try PeerDHT.withDHT(key: try home.nodeKey(), options: dht, listen: [], mode: .client) { dht in
+        try PeerDHT.withDHT(key: try home.nodeKey(), options: dht, listen: [], mode: .client) { dht in
             let found = try await dht.findPeer(target)
             var lines = ["FOUND \(target)"] + found.addrs.map { "ADDR \($0)/p2p/\(target)" }
             if connect {
@@ -37,6 +37,5 @@ struct PeerDHTFindPeer: ParsableCommand {
             }
             return lines
         }
-        PeerDHT.emit(lines)
     }
 }

@@ -19,12 +19,11 @@ struct PeerDHTFindProviders: ParsableCommand {
     @OptionGroup var home: HomeOption
 
     func run() throws {
-        let keyBytes = PeerDHT.key(key), count = self.count
-        let lines = try PeerDHT.withDHT(key: try home.nodeKey(), options: dht, listen: [], mode: .client) { dht in
+        let keyBytes = PeerDHT.key(key), count = self.count, key = self.key
+        try PeerDHT.withDHT(key: try home.nodeKey(), options: dht, listen: [], mode: .client) { dht in
             let providers = try await dht.findProviders(key: keyBytes, count: count)
+            guard !providers.isEmpty else { throw CLIError("no providers found for \(key)") }
             return providers.map { "PROVIDER \($0.peer)" + $0.addrs.map { " \($0)" }.joined() } + ["PROVIDERS \(providers.count)"]
         }
-        PeerDHT.emit(lines)
-        if lines.count <= 1 { throw CLIError("no providers found for \(key)") }
     }
 }

@@ -19,10 +19,9 @@ struct PeerDHTGet: ParsableCommand {
 
     func run() throws {
         let key = self.key
-        let lines = try PeerDHT.withDHT(key: try home.nodeKey(), options: dht, listen: [], mode: .client) { dht in
+        try PeerDHT.withDHT(key: try home.nodeKey(), options: dht, listen: [], mode: .client) { dht in
             let record = try await dht.getValue(key: key)
             return ["VALUE \(record.key) seq=\(record.sequence) \(String(decoding: record.value, as: UTF8.self))"]
         }
-        PeerDHT.emit(lines)
     }
 }

@@ -20,11 +20,10 @@ struct PeerDHTPut: ParsableCommand {
 
     func run() throws {
         let name = self.name, value = Array(self.value.utf8)
-        let lines = try PeerDHT.withDHT(key: try home.nodeKey(), options: dht, listen: [], mode: .client) { dht in
+        try PeerDHT.withDHT(key: try home.nodeKey(), options: dht, listen: [], mode: .client) { dht in
             let (record, stored) = try await dht.putValue(name: name, value: value)
             guard stored > 0 else { throw CLIError("no peer stored \(record.key)") }
             return ["PUT \(record.key) seq=\(record.sequence) stored-at=\(stored)"]
         }
-        PeerDHT.emit(lines)
     }
 }

@@ -62,28 +62,36 @@ struct PeerListen: ParsableCommand {
                 let dht = await node.startDHT(dhtConfig)
                 Task.detached { await Self.joinDHT(dht, bootstrap: bootstrap, provide: provide, timeout: dhtTimeout) }
             }
-            // Announce each peer once identify from it has arrived.
-            Task.detached {
-                var announced: Set<String> = []
-                while !Task.isCancelled {
-                    for info in await node.peers() where info.agentVersion != nil && !announced.contains(info.peer.description) {
-                        announced.insert(info.peer.description)
-                        let line = "PEER \(info.peer) agent=\(info.agentVersion ?? "") protocols=\(info.protocols.joined(separator: ","))\n"
-                        FileHandle.standardOutput.write(Data(line.utf8))
-                    }
-                    try? await Task.sleep(for: .milliseconds(50))
-                }
-            }
+            Self.announcePeers(of: node)
             return node
         }
-        // Serve until stdin reaches EOF or the duration passes.
+        Self.serveUntilStdinCloses(seconds: duration)
+        try runBlocking { await node.stop() }
+    }
+
+    /// Prints a `PEER <PeerID> agent=… protocols=…` line for each peer once its identify arrives.
+    static func announcePeers(of node: CarrierNode) {
+        Task.detached {
+            var announced: Set<String> = []
+            while !Task.isCancelled {
+                for info in await node.peers() where info.agentVersion != nil && !announced.contains(info.peer.description) {
+                    announced.insert(info.peer.description)
+                    let line = "PEER \(info.peer) agent=\(info.agentVersion ?? "") protocols=\(info.protocols.joined(separator: ","))\n"
+                    FileHandle.standardOutput.write(Data(line.utf8))
+                }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
+
+    /// Blocks until standard input reaches EOF or `seconds` pass.
+    static func serveUntilStdinCloses(seconds: Int) {
         let finished = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             while readLine() != nil {}
             finished.signal()
         }
-        _ = finished.wait(timeout: .now() + .seconds(duration))
-        try runBlocking { await node.stop() }
+        _ = finished.wait(timeout: .now() + .seconds(seconds))
     }
 
     /// Bootstraps (if given peers) and provides each key, printing a line for each step.

@@ -8,7 +8,9 @@
 //    decodes to it;
 //  * a Yamux header that decodes re-encodes to the same 12 bytes (unknown flag bits aside);
 //  * a decoded Noise payload or identify message re-encodes to bytes that decode to the same value;
-//  * a multistream listener consumes only whole messages and never selects what it does not support.
+//  * a multistream listener consumes only whole messages and never selects what it does not support;
+//  * a Kademlia message that decodes re-encodes to bytes that decode to the same value, within the
+//    list bounds; a signed DHT record that validates re-encodes to bytes that validate to it.
 
 import CarrierWire
 import FuzzSupport
@@ -20,6 +22,7 @@ public func fuzzCarrierWire(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     checkYamux(input)
     checkMessages(input)
     checkFraming(input)
+    checkKad(input)
     return 0
 }
 
@@ -67,4 +70,25 @@ func checkFraming(_ input: [UInt8]) {
     _ = try? negotiation.receive(from: &stream)
     expect(negotiation.selected == nil || negotiation.selected == "/noise", "listener selected an unsupported protocol", input: input)
     expect(stream.count <= input.count, "multistream grew its buffer", input: input)
+}
+
+func checkKad(_ input: [UInt8]) {
+    if let message = try? KadMessage(decoding: input) {
+        expect((try? KadMessage(decoding: message.bytes)) == message, "kad message does not round-trip", input: input)
+        expect(message.closerPeers.count <= KadMessage.maxPeersPerList && message.providerPeers.count <= KadMessage.maxPeersPerList,
+               "kad message over its peer bound", input: input)
+        for peer in message.closerPeers + message.providerPeers {
+            expect(peer.addrs.count <= KadMessage.maxAddrsPerPeer, "kad peer over its address bound", input: input)
+            _ = peer.peerID
+            _ = peer.parsedAddrs
+        }
+        if let record = message.record, let signed = try? SignedDHTRecord(key: record.key, value: record.value, now: 0) {
+            expect((try? SignedDHTRecord(key: record.key, value: signed.bytes, now: 0)) == signed, "signed record does not round-trip", input: input)
+        }
+    }
+    _ = try? KadMessage.Peer(decoding: input)
+    _ = try? KadMessage.Record(decoding: input)
+    // The first bytes as a key, the rest as a record value.
+    let split = input.isEmpty ? 0 : Int(input[0]) % (input.count + 1)
+    _ = try? SignedDHTRecord(key: Array(input.prefix(split)), value: Array(input.dropFirst(split)), now: 0)
 }
