@@ -78,7 +78,8 @@ public actor CarrierNode {
         handlers.withLockedValue { $0[protocolID] = handler }
     }
 
-    /// Calls `observer` each time a peer's identify message arrives on a new connection.
+    /// Calls `observer` each time a peer's identify message arrives: on each new connection and
+    /// on each identify push.
     public nonisolated func onIdentify(_ observer: @escaping IdentifyObserver) {
         identifyObservers.withLockedValue { $0.append(observer) }
     }
@@ -240,6 +241,7 @@ public actor CarrierNode {
               let handler = table[stream.protocolID] else { return }
         if stream.protocolID == IdentifyMessage.pushProtocolID {
             await IdentifyService.receivePush(stream, into: connection)
+            for observer in identifyObservers.withLockedValue({ $0 }) { await observer(connection.info) }
         } else {
             await handler(stream)
         }

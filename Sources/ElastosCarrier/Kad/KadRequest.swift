@@ -90,6 +90,7 @@ func raceDeadline<T: Sendable>(
 ) async -> T? {
     let pending = NIOLockedValueBox<CheckedContinuation<T?, Never>?>(nil)
     let finished = NIOLockedValueBox(false)
+    let timer = NIOLockedValueBox<Task<Void, Never>?>(nil)
     @Sendable func finish(_ value: T?) {
         let continuation: CheckedContinuation<T?, Never>? = pending.withLockedValue { c in
             let taken = c
@@ -102,14 +103,18 @@ func raceDeadline<T: Sendable>(
         }
         if let continuation { continuation.resume(returning: value) }
         if value == nil, first { onExpiry() }
+        // A finished operation needs no timer; a cancelled one wakes, finds nothing to do, ends.
+        if value != nil { timer.withLockedValue { $0 }?.cancel() }
     }
     return await withTaskCancellationHandler {
         await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
             pending.withLockedValue { $0 = continuation }
             Task { finish(await operation()) }
-            Task {
-                try? await Task.sleep(for: timeout)
-                finish(nil)
+            timer.withLockedValue { slot in
+                slot = Task {
+                    try? await Task.sleep(for: timeout)
+                    finish(nil)
+                }
             }
         }
     } onCancel: {
