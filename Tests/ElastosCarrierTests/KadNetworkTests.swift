@@ -157,6 +157,25 @@ import Testing
         for n in [publisher, liar, replayer, prober, reader] { await n.stop() }
     }
 
+    @Test func refreshLearnsPeersThatJoinedAfterBootstrap() async throws {
+        let seed = try await Self.member(Self.config())
+        var config = Self.config(.client)
+        config.refreshInterval = .milliseconds(300)
+        let watcher = try await Self.member(config, listen: false)
+        #expect(try await watcher.dht.bootstrap([seed.address]) == 1)
+        var later: [Member] = []
+        for _ in 0..<4 {
+            let m = try await Self.member(Self.config())
+            try await m.dht.bootstrap([seed.address])
+            later.append(m)
+        }
+        // Only the refresh lookups can tell the watcher about the newcomers.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while await watcher.dht.routingTableSize < 5, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(await watcher.dht.routingTableSize == 5)
+        await Self.stop([seed, watcher] + later)
+    }
+
     @Test func bootstrapFailsClearlyWithoutADHTPeer() async throws {
         let plain = CarrierNode(identity: SigningKey())
         let bound = try await plain.start(listening: [Self.loopback])
