@@ -176,6 +176,23 @@ import Testing
         await Self.stop([seed, watcher] + later)
     }
 
+    @Test func ourProviderRecordsAreRepublishedBeforeTheyExpire() async throws {
+        var serverConfig = Self.config()
+        serverConfig.providerTTL = .milliseconds(1500)
+        let servers = try await Self.network(3, config: serverConfig)
+        var config = Self.config(.client)
+        config.refreshInterval = .milliseconds(200)
+        config.republishInterval = .milliseconds(500)
+        let provider = try await Self.member(config)
+        try await provider.dht.bootstrap([servers[0].address])
+        let key = Array("long-lived-room".utf8)
+        #expect(try await provider.dht.provide(key: key) == 3)
+        // Three TTLs later the servers still hold it, because it was announced again.
+        try await Task.sleep(for: .milliseconds(4500))
+        for s in servers { #expect(await s.dht.storedProviders(for: key) == [provider.peer]) }
+        await Self.stop(servers + [provider])
+    }
+
     @Test func bootstrapFailsClearlyWithoutADHTPeer() async throws {
         let plain = CarrierNode(identity: SigningKey())
         let bound = try await plain.start(listening: [Self.loopback])

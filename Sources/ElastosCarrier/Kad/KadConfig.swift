@@ -25,6 +25,11 @@ public struct KadConfig: Sendable {
     public var recordLifetimeSeconds: UInt64 = 36 * 3600
     /// Self-lookup and a random lookup this often, to keep the table fresh; nil disables it.
     public var refreshInterval: Duration? = .seconds(600)
+    /// Our own provider records are announced again, and our value records re-signed (new
+    /// expiry) and put again, this often; checked at each refresh, so needs `refreshInterval`.
+    public var republishInterval: Duration = .seconds(22 * 3600)
+    /// Keys and value names we keep republishing; further ones are published once.
+    public var maxRepublished = 1024
     /// Lookups run at once by this node; further ones wait.
     public var maxConcurrentLookups = 8
     /// Inbound DHT streams served at once; further ones are reset.

@@ -21,6 +21,9 @@ public actor KademliaDHT {
     private var lookupWaiters: [CheckedContinuation<Void, Never>] = []
     private var inboundStreams = 0
     private var refreshTask: Task<Void, Never>?
+    /// What we provide and publish, with when we last announced it (for republishing).
+    private var providedKeys: [[UInt8]: ContinuousClock.Instant] = [:]
+    private var publishedValues: [String: (value: [UInt8], sequence: UInt64?, at: ContinuousClock.Instant)] = [:]
     private var started = false
     private var stopped = false
     /// Records that failed validation, on receipt or in answers (for tests and diagnostics).
@@ -124,6 +127,7 @@ public actor KademliaDHT {
     public func provide(key: [UInt8]) async throws(KadError) -> Int {
         let me = node.libp2pPeerID
         providerStore.add(key: key, peer: me, addrs: node.listenAddrs)
+        if providedKeys[key] != nil || providedKeys.count < config.maxRepublished { providedKeys[key] = .now }
         guard table.count > 0 else { throw .noPeers }
         let closest = await closestPeers(to: key)
         let announcement = KadMessage(type: .addProvider, key: key, providerPeers: [selfRecord()])
@@ -168,6 +172,9 @@ public actor KademliaDHT {
                 expiresAt: now + config.recordLifetimeSeconds, signingKey: identity)
         } catch { throw .invalidRecord(error) }
         valueStore.put(record, now: now)
+        if publishedValues[name] != nil || publishedValues.count < config.maxRepublished {
+            publishedValues[name] = (value, sequence, .now)
+        }
         guard table.count > 0 else { throw .noPeers }
         let key = Array(record.key.utf8)
         let closest = await closestPeers(to: key)
@@ -237,6 +244,17 @@ public actor KademliaDHT {
         _ = await closestPeers(to: node.libp2pPeerID.multihash.bytes)
         let random = (0..<32).map { _ in UInt8.random(in: 0...255) }
         _ = await closestPeers(to: random)
+        await republishDue()
+    }
+
+    /// Announces again what we provide and publish, once `republishInterval` has passed, so
+    /// our records outlive the TTLs of the peers that hold them.
+    private func republishDue() async {
+        let due = ContinuousClock.now - config.republishInterval
+        for (key, at) in providedKeys where at <= due && !stopped { _ = try? await provide(key: key) }
+        for (name, entry) in publishedValues where entry.at <= due && !stopped {
+            _ = try? await putValue(name: name, value: entry.value, sequence: entry.sequence)
+        }
     }
 
     private func selfRecord() -> KadMessage.Peer {
