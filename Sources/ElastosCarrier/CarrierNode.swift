@@ -28,6 +28,7 @@ public actor CarrierNode {
     private nonisolated let listenAddrsBox = NIOLockedValueBox<[Multiaddr]>([])
     private nonisolated let identifyObservers = NIOLockedValueBox<[IdentifyObserver]>([])
     private nonisolated let dhtBox = NIOLockedValueBox<KademliaDHT?>(nil)
+    private nonisolated let loopGate = LoopGate()
     private var stopped = false
 
     /// A node with this identity; call ``start(listening:)`` to accept connections.
@@ -183,6 +184,9 @@ public actor CarrierNode {
         for connection in connections.values { connection.close() }
         for server in servers { try? await server.close() }
         connections = [:]
+        // Closed connections fail their streams' pending work on the loops; from here on no
+        // new work reaches them, so shutting them down strands no promise.
+        loopGate.close()
         try? await group.shutdownGracefully()
     }
 
@@ -197,11 +201,14 @@ public actor CarrierNode {
         let handler = ConnectionHandler(role: role, identity: identity, expectedPeer: expectedPeer, established: promise) {
             [weak self] stream in
             guard let self, let connection = connectionBox.withLockedValue({ $0 }) else { return stream.reset() }
-            Task { await self.serve(stream, on: connection) }
+            var gated = stream
+            gated.gate = self.loopGate
+            Task { await self.serve(gated, on: connection) }
         }
+        let gate = loopGate
         let connection = promise.futureResult.map { result in
             let info = PeerInfo(peer: result.remotePeer, remoteAddress: Multiaddr(socketAddress: channel.remoteAddress), isOutbound: role == .initiator)
-            let connection = CarrierConnection(channel: channel, session: result.session, info: info)
+            let connection = CarrierConnection(channel: channel, session: result.session, info: info, gate: gate)
             connectionBox.withLockedValue { $0 = connection }
             return connection
         }

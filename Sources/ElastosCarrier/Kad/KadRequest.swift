@@ -48,7 +48,11 @@ enum KadRequest {
             do throws(CarrierError) {
                 try await stream.writeLengthPrefixed(message.bytes)
                 guard message.type != .addProvider else {
+                    // No answer comes, but the peer closes its side once it has read ours. Wait
+                    // for that (briefly): a node that exits right after providing would
+                    // otherwise tear the connection down before the record has been read.
                     try? await stream.closeWrite()
+                    _ = await raceDeadline(.seconds(1), onExpiry: {}) { _ = try? await stream.readToEnd(limit: KadMessage.maxLength) }
                     return .success(nil)
                 }
                 let bytes = try await stream.readLengthPrefixed(limit: KadMessage.maxLength)
