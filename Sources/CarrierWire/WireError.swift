@@ -28,6 +28,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidKey(String)
     /// A PeerID did not parse.
     case peerID(String)
+    /// A Kademlia DHT message or record broke a rule of its format (type, bounds, signature).
+    case kad(String)
 
     public var description: String {
         switch self {
@@ -44,6 +46,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unsupportedKeyType(let type): "libp2p key type \(type) is not supported (only Ed25519 = 1)"
         case .invalidKey(let why): "invalid public key: \(why)"
         case .peerID(let why): "invalid PeerID: \(why)"
+        case .kad(let why): "kad-dht: \(why)"
         }
     }
 }

@@ -8,13 +8,14 @@ import Foundation
 struct PeerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peer",
-        abstract: "This node as a libp2p peer (Carrier): its PeerID and ticket, connecting, peers, ping, listening, GossipSub pub/sub.",
+        abstract: "This node as a libp2p peer (Carrier): its PeerID and ticket, connecting, peers, ping, listening, GossipSub pub/sub, the Kademlia DHT.",
         discussion: """
             Carrier speaks TCP + multistream-select + Noise XX + Yamux, with identify and ping, so \
             it connects to go-libp2p (kubo) and py-libp2p nodes (docs/CARRIER.md). The PeerID is the \
             node key's: the same Ed25519 key as the node's did:key.
             """,
-        subcommands: [PeerIDCommand.self, PeerTicket.self, PeerConnect.self, PeerPeers.self, PeerPing.self, PeerListen.self, PeerPub.self, PeerSub.self]
+        subcommands: [PeerIDCommand.self, PeerTicket.self, PeerConnect.self, PeerPeers.self, PeerPing.self, PeerListen.self,
+                      PeerPub.self, PeerSub.self, PeerDHT.self]
     )
 
     /// Addresses `peer listen` uses when none are given: loopback only, so nothing is exposed

@@ -23,10 +23,12 @@ final class CarrierConnection: Sendable {
     let channel: any Channel
     let session: NIOLoopBound<YamuxSession>
     private let state: NIOLockedValueBox<PeerInfo>
+    let gate: LoopGate
 
-    init(channel: any Channel, session: NIOLoopBound<YamuxSession>, info: PeerInfo) {
+    init(channel: any Channel, session: NIOLoopBound<YamuxSession>, info: PeerInfo, gate: LoopGate = .alwaysOpen) {
         self.channel = channel
         self.session = session
+        self.gate = gate
         self.state = NIOLockedValueBox(info)
     }
 
@@ -53,16 +55,18 @@ final class CarrierConnection: Sendable {
         let session = self.session
         let id: UInt32
         do {
-            id = try await session.eventLoop.submit { try session.value.openStream() }.get()
+            id = try await gate.flatSubmit(on: session.eventLoop) {
+                session.eventLoop.makeCompletedFuture { () throws(YamuxError) -> UInt32 in try session.value.openStream() }
+            }.get()
         } catch { throw CarrierStream.map(error) }
-        return try await CarrierStream.negotiateOutbound(YamuxStreamHandle(id: id, session: session), protocolIDs: protocolIDs, peer: peer)
+        return try await CarrierStream.negotiateOutbound(YamuxStreamHandle(id: id, session: session, gate: gate), protocolIDs: protocolIDs, peer: peer)
     }
 
     /// Round trip of a Yamux-level ping.
     func muxerPing() async throws(CarrierError) -> Duration {
         let session = self.session
         do {
-            let elapsed = try await session.eventLoop.flatSubmit {
+            let elapsed = try await gate.flatSubmit(on: session.eventLoop) {
                 let promise = session.eventLoop.makePromise(of: TimeAmount.self)
                 session.value.ping(promise: promise)
                 return promise.futureResult

@@ -12,25 +12,33 @@ public typealias StreamHandler = @Sendable (CarrierStream) async -> Void
 
 /// Told when the first connection to a peer is established (`true`) and when the last one closes (`false`).
 public typealias ConnectionObserver = @Sendable (_ peer: Libp2pPeerID, _ connected: Bool) -> Void
+/// Told about a peer once its identify message has arrived.
+public typealias IdentifyObserver = @Sendable (PeerInfo) async -> Void
 
 public actor CarrierNode {
     public static let agentVersion = "elastos-carrier/0.1.0"
     public static let protocolVersion = "ipfs/0.1.0"
 
     public nonisolated let peerID: PeerID
-    private let identity: SigningKey
+    /// ``peerID`` in the form used for remote peers.
+    public nonisolated let libp2pPeerID: Libp2pPeerID
+    let identity: SigningKey
     private let group: MultiThreadedEventLoopGroup
     private var servers: [any Channel] = []
     private var connections: [ObjectIdentifier: CarrierConnection] = [:]
     private nonisolated let handlers = NIOLockedValueBox<[String: StreamHandler]>([:])
     private nonisolated let listenAddrsBox = NIOLockedValueBox<[Multiaddr]>([])
     private nonisolated let connectionObservers = NIOLockedValueBox<[ConnectionObserver]>([])
+    private nonisolated let identifyObservers = NIOLockedValueBox<[IdentifyObserver]>([])
+    private nonisolated let dhtBox = NIOLockedValueBox<KademliaDHT?>(nil)
+    private nonisolated let loopGate = LoopGate()
     private var stopped = false
 
     /// A node with this identity; call ``start(listening:)`` to accept connections.
     public init(identity: SigningKey, threads: Int = 1) {
         self.identity = identity
         peerID = PeerID(publicKey: identity.publicKey)
+        libp2pPeerID = Libp2pPeerID(peerID)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let node = self
         handlers.withLockedValue { table in
@@ -74,6 +82,20 @@ public actor CarrierNode {
         handlers.withLockedValue { $0[protocolID] = handler }
     }
 
+    /// Calls `observer` each time a peer's identify message arrives: on each new connection and
+    /// on each identify push.
+    public nonisolated func onIdentify(_ observer: @escaping IdentifyObserver) {
+        identifyObservers.withLockedValue { $0.append(observer) }
+    }
+
+    /// The Kademlia DHT, once ``startDHT(_:)`` has run.
+    public nonisolated var dht: KademliaDHT? { dhtBox.withLockedValue { $0 } }
+
+    nonisolated func attach(_ dht: KademliaDHT) { dhtBox.withLockedValue { $0 = dht } }
+
+    /// Whether a connection to `peer` is open.
+    public func isConnected(to peer: Libp2pPeerID) -> Bool { connections.values.contains { $0.peer == peer } }
+
     /// The protocols this node answers.
     public nonisolated var protocols: [String] { handlers.withLockedValue { Array($0.keys).sorted() } }
 
@@ -81,6 +103,8 @@ public actor CarrierNode {
     /// prove that identity. Returns the remote's PeerID.
     @discardableResult
     public func dial(_ address: Multiaddr) async throws(CarrierError) -> Libp2pPeerID {
+        // Work still in flight when the node stops (a DHT request) must not reach the closed loops.
+        guard !stopped else { throw .notStarted }
         guard let (host, port) = address.tcpEndpoint else {
             throw .invalidAddress("cannot dial \(address): need /ip4|ip6|dns/…/tcp/…[/p2p/…] (relay addresses are not supported yet)")
         }
@@ -178,9 +202,14 @@ public actor CarrierNode {
     public func stop() async {
         guard !stopped else { return }
         stopped = true
+        if let dht = dhtBox.withLockedValue({ $0 }) { await dht.stop() }
+        dhtBox.withLockedValue { $0 = nil }
         for connection in connections.values { connection.close() }
         for server in servers { try? await server.close() }
         connections = [:]
+        // Closed connections fail their streams' pending work on the loops; from here on no
+        // new work reaches them, so shutting them down strands no promise.
+        loopGate.close()
         try? await group.shutdownGracefully()
     }
 
@@ -195,11 +224,14 @@ public actor CarrierNode {
         let handler = ConnectionHandler(role: role, identity: identity, expectedPeer: expectedPeer, established: promise) {
             [weak self] stream in
             guard let self, let connection = connectionBox.withLockedValue({ $0 }) else { return stream.reset() }
-            Task { await self.serve(stream, on: connection) }
+            var gated = stream
+            gated.gate = self.loopGate
+            Task { await self.serve(gated, on: connection) }
         }
+        let gate = loopGate
         let connection = promise.futureResult.map { result in
             let info = PeerInfo(peer: result.remotePeer, remoteAddress: Multiaddr(socketAddress: channel.remoteAddress), isOutbound: role == .initiator)
-            let connection = CarrierConnection(channel: channel, session: result.session, info: info)
+            let connection = CarrierConnection(channel: channel, session: result.session, info: info, gate: gate)
             connectionBox.withLockedValue { $0 = connection }
             return connection
         }
@@ -250,6 +282,7 @@ public actor CarrierNode {
               let handler = table[stream.protocolID] else { return }
         if stream.protocolID == IdentifyMessage.pushProtocolID {
             await IdentifyService.receivePush(stream, into: connection)
+            for observer in identifyObservers.withLockedValue({ $0 }) { await observer(connection.info) }
         } else {
             await handler(stream)
         }
@@ -270,5 +303,6 @@ public actor CarrierNode {
         guard let stream = try? await connection.openStream(IdentifyMessage.protocolID),
               let message = try? await IdentifyService.request(stream) else { return }
         connection.update(with: message)
+        for observer in identifyObservers.withLockedValue({ $0 }) { await observer(connection.info) }
     }
 }

@@ -12,6 +12,8 @@
 //  * a multistream listener consumes only whole messages and never selects what it does not support;
 //  * a pubsub RPC that decodes re-encodes to bytes that decode to the same value, and its messages'
 //    signed bytes can always be computed; a stream of length-prefixed RPCs is split within the limit.
+//  * a Kademlia message that decodes re-encodes to bytes that decode to the same value, within the
+//    list bounds; a signed DHT record that validates re-encodes to bytes that validate to it.
 
 import CarrierWire
 import FuzzSupport
@@ -24,6 +26,7 @@ public func fuzzCarrierWire(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     checkMessages(input)
     checkFraming(input)
     checkPubsub(input)
+    checkKad(input)
     return 0
 }
 
@@ -88,4 +91,25 @@ func checkPubsub(_ input: [UInt8]) {
     while let frame = try? LengthPrefixed.take(from: &stream, limit: PubsubRPC.maxLength) {
         _ = try? PubsubRPC(decoding: frame)
     }
+}
+
+func checkKad(_ input: [UInt8]) {
+    if let message = try? KadMessage(decoding: input) {
+        expect((try? KadMessage(decoding: message.bytes)) == message, "kad message does not round-trip", input: input)
+        expect(message.closerPeers.count <= KadMessage.maxPeersPerList && message.providerPeers.count <= KadMessage.maxPeersPerList,
+               "kad message over its peer bound", input: input)
+        for peer in message.closerPeers + message.providerPeers {
+            expect(peer.addrs.count <= KadMessage.maxAddrsPerPeer, "kad peer over its address bound", input: input)
+            _ = peer.peerID
+            _ = peer.parsedAddrs
+        }
+        if let record = message.record, let signed = try? SignedDHTRecord(key: record.key, value: record.value, now: 0) {
+            expect((try? SignedDHTRecord(key: record.key, value: signed.bytes, now: 0)) == signed, "signed record does not round-trip", input: input)
+        }
+    }
+    _ = try? KadMessage.Peer(decoding: input)
+    _ = try? KadMessage.Record(decoding: input)
+    // The first bytes as a key, the rest as a record value.
+    let split = input.isEmpty ? 0 : Int(input[0]) % (input.count + 1)
+    _ = try? SignedDHTRecord(key: Array(input.prefix(split)), value: Array(input.dropFirst(split)), now: 0)
 }

@@ -5,11 +5,13 @@ import NIOCore
 struct YamuxStreamHandle: Sendable {
     let id: UInt32
     let session: NIOLoopBound<YamuxSession>
+    /// The owning node's gate (see LoopGate).
+    var gate: LoopGate = .alwaysOpen
 
     var eventLoop: any EventLoop { session.eventLoop }
 
     func read() async throws -> [UInt8]? {
-        try await eventLoop.flatSubmit {
+        try await gate.flatSubmit(on: eventLoop) {
             let promise = eventLoop.makePromise(of: [UInt8]?.self)
             session.value.read(id, promise: promise)
             return promise.futureResult
@@ -17,7 +19,7 @@ struct YamuxStreamHandle: Sendable {
     }
 
     func write(_ bytes: [UInt8]) async throws {
-        try await eventLoop.flatSubmit {
+        try await gate.flatSubmit(on: eventLoop) {
             let promise = eventLoop.makePromise(of: Void.self)
             session.value.write(id, bytes, promise: promise)
             return promise.futureResult
@@ -25,7 +27,7 @@ struct YamuxStreamHandle: Sendable {
     }
 
     func closeWrite() async throws {
-        try await eventLoop.flatSubmit {
+        try await gate.flatSubmit(on: eventLoop) {
             let promise = eventLoop.makePromise(of: Void.self)
             session.value.closeWrite(id, promise: promise)
             return promise.futureResult
@@ -33,10 +35,10 @@ struct YamuxStreamHandle: Sendable {
     }
 
     func unread(_ bytes: [UInt8]) async throws {
-        try await eventLoop.submit { session.value.unread(id, bytes) }.get()
+        try await gate.flatSubmit(on: eventLoop) { eventLoop.makeSucceededFuture(session.value.unread(id, bytes)) }.get()
     }
 
     func reset() {
-        eventLoop.execute { session.value.reset(id) }
+        gate.execute(on: eventLoop) { session.value.reset(id) }
     }
 }
