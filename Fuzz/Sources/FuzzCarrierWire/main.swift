@@ -12,6 +12,7 @@
 //  * a multistream listener consumes only whole messages and never selects what it does not support;
 //  * a pubsub RPC that decodes re-encodes to bytes that decode to the same value, and its messages'
 //    signed bytes can always be computed; a stream of length-prefixed RPCs is split within the limit.
+//  * a ticket that parses formats to text that parses to it;
 //  * a Kademlia message that decodes re-encodes to bytes that decode to the same value, within the
 //    list bounds; a signed DHT record that validates re-encodes to bytes that validate to it.
 
@@ -27,6 +28,7 @@ public func fuzzCarrierWire(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     checkFraming(input)
     checkPubsub(input)
     checkKad(input)
+    checkTicket(input)
     return 0
 }
 
@@ -112,4 +114,16 @@ func checkKad(_ input: [UInt8]) {
     // The first bytes as a key, the rest as a record value.
     let split = input.isEmpty ? 0 : Int(input[0]) % (input.count + 1)
     _ = try? SignedDHTRecord(key: Array(input.prefix(split)), value: Array(input.dropFirst(split)), now: 0)
+}
+
+/// Tickets: the input as text after the prefix (and as is). An accepted ticket formats to text
+/// that parses back to it, and it has a peer and at least one address.
+func checkTicket(_ input: [UInt8]) {
+    let text = String(decoding: input, as: UTF8.self)
+    for candidate in [text, Ticket.prefix + text] {
+        guard let ticket = try? Ticket(parsing: candidate) else { continue }
+        expect((try? Ticket(parsing: ticket.description)) == ticket, "ticket does not round-trip", input: input)
+        expect(!ticket.addresses.isEmpty || ticket.relay != nil, "ticket without an address", input: input)
+        _ = ticket.dialAddresses
+    }
 }
