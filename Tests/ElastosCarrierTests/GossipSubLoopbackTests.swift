@@ -244,3 +244,21 @@ import Testing
         await sluggish.stop()
     }
 }
+
+@Suite struct SeenCacheTests {
+    @Test func theSeenCacheIsBoundedInSizeAndForgetsTheOldestFirst() {
+        var cache = SeenCache(ttl: .seconds(120), maxEntries: 1000)
+        let now = ContinuousClock.now
+        var inserted = 0
+        for i in 0..<5000 where cache.insert(withUnsafeBytes(of: UInt32(i).bigEndian) { Array($0) }, now: now) { inserted += 1 }
+        #expect(inserted == 5000)
+        #expect(cache.count == 1000 && cache.evicted == 4000)
+        #expect(!cache.contains(withUnsafeBytes(of: UInt32(0).bigEndian) { Array($0) }))
+        #expect(cache.contains(withUnsafeBytes(of: UInt32(4999).bigEndian) { Array($0) }))
+        let again = cache.insert(withUnsafeBytes(of: UInt32(4999).bigEndian) { Array($0) }, now: now)
+        #expect(!again)
+        // Time still expires what is left.
+        cache.expire(now: now + .seconds(121))
+        #expect(cache.count == 0)
+    }
+}

@@ -96,7 +96,7 @@ public actor GossipSub {
         self.node = node
         self.config = config
         messageCache = MessageCache(length: config.messageCacheLength, gossip: config.messageCacheGossip)
-        seen = SeenCache(ttl: config.seenTTL)
+        seen = SeenCache(ttl: config.seenTTL, maxEntries: config.seenMaxEntries)
         scores = PeerScores(config: config.score)
         // As go does: seeded with the time, so a restarted node does not reuse sequence numbers.
         var now = timespec()

@@ -20,6 +20,8 @@ public struct GossipSubConfig: Sendable {
     public var messageCacheGossip = 3
     /// How long a message ID is remembered for de-duplication.
     public var seenTTL: Duration = .seconds(120)
+    /// At most this many message IDs are remembered for de-duplication (oldest evicted first).
+    public var seenMaxEntries = 100_000
     /// Backoff after a PRUNE (the default when the PRUNE names none) and after unsubscribing.
     public var pruneBackoff: Duration = .seconds(60)
     public var unsubscribeBackoff: Duration = .seconds(10)

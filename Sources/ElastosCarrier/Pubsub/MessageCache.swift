@@ -52,15 +52,19 @@ struct MessageCache {
     }
 }
 
-/// Message IDs seen within the last `ttl`, for de-duplication; bounded by time only, and pruned
-/// at each heartbeat (expiry order is insertion order, so pruning walks from the front).
+/// Message IDs seen within the last `ttl`, for de-duplication; pruned at each heartbeat (expiry
+/// order is insertion order, so pruning walks from the front), and bounded in size: past
+/// `maxEntries` the oldest IDs go first, so a flood of distinct (validly signed, from fresh keys)
+/// messages costs a bounded amount of memory (at worst an evicted ID is delivered twice).
 struct SeenCache {
     private var expiry: [[UInt8]: ContinuousClock.Instant] = [:]
     private var order: [(id: [UInt8], expires: ContinuousClock.Instant)] = []
     private var head = 0
     let ttl: Duration
+    let maxEntries: Int
+    private(set) var evicted = 0
 
-    init(ttl: Duration) { self.ttl = ttl }
+    init(ttl: Duration, maxEntries: Int = 100_000) { self.ttl = ttl; self.maxEntries = max(1, maxEntries) }
 
     var count: Int { expiry.count }
 
@@ -69,6 +73,12 @@ struct SeenCache {
     /// Records `id`; false if it was already there.
     mutating func insert(_ id: [UInt8], now: ContinuousClock.Instant) -> Bool {
         guard expiry[id] == nil else { return false }
+        while expiry.count >= maxEntries, head < order.count {
+            expiry.removeValue(forKey: order[head].id)
+            head += 1
+            evicted += 1
+        }
+        compact()
         let expires = now + ttl
         expiry[id] = expires
         order.append((id, expires))
@@ -80,6 +90,10 @@ struct SeenCache {
             expiry.removeValue(forKey: order[head].id)
             head += 1
         }
+        compact()
+    }
+
+    private mutating func compact() {
         if head > 1024, head * 2 > order.count {
             order.removeFirst(head)
             head = 0
