@@ -214,6 +214,8 @@ public struct PubsubRPC: Equatable, Sendable {
             default: continue
             }
         }
+        // An empty control message says nothing; it is not written back either (fuzzer: 1a 00).
+        if control?.isEmpty == true { control = nil }
     }
 
     static func encode(_ control: PubsubControl) -> [UInt8] {

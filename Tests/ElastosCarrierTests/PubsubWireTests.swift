@@ -29,6 +29,13 @@ enum PyLibp2pPubsubVectors {
 }
 
 @Suite struct PubsubWireTests {
+    /// Found by the fuzzer: an empty control message decoded as present, but is not written back.
+    @Test func anEmptyControlMessageRoundTripsAsNone() throws {
+        let rpc = try PubsubRPC(decoding: [0x1a, 0x00])
+        #expect(rpc.control == nil && rpc.isEmpty)
+        #expect(try PubsubRPC(decoding: rpc.bytes) == rpc)
+    }
+
     @Test func decodesPyLibp2pSignedRPCAndReencodesItByteForByte() throws {
         let rpc = try PubsubRPC(decoding: PyLibp2pPubsubVectors.signedRPC)
         #expect(rpc.subscriptions == [PubsubSubscription(subscribe: true, topic: "elastos/test")])
