@@ -17,6 +17,9 @@ public struct KadConfig: Sendable {
     public var alpha = 3
     /// One request to one peer, dial included.
     public var requestTimeout: Duration = .seconds(5)
+    /// How long bootstrap waits for a dialled peer's identify (which says whether it serves
+    /// the DHT); longer than a request, since a loaded machine runs identify late.
+    public var identifyTimeout: Duration = .seconds(15)
     /// One whole iterative lookup.
     public var lookupTimeout: Duration = .seconds(30)
     /// How long a provider record we store stays valid (go-libp2p: 48 h).

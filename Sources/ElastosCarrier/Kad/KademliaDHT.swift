@@ -79,7 +79,7 @@ public actor KademliaDHT {
         for address in peers {
             do {
                 let peer = try await node.dial(address)
-                guard let info = await node.waitForIdentify(peer, timeout: config.requestTimeout) else {
+                guard let info = await node.waitForIdentify(peer, timeout: config.identifyTimeout) else {
                     failures.append("\(address): no identify"); continue
                 }
                 peerIdentified(info)
