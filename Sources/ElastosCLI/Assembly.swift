@@ -54,12 +54,17 @@ enum Assembly {
     /// The installed storage provider capsule's name if this node has one (role `provider`).
     static func installedStorageProvider(home: HomeOption) -> String? { installed(storageProviderName, role: .provider, home: home) }
 
-    /// The installed shell capsule's name if this node has one (role `shell`).
-    static func installedShell(home: HomeOption) -> String? { installed(shellName, role: .shell, home: home) }
+    /// The installed shell capsule's name if the running node has one (role `shell`).
+    static func installedShell(runtime: RuntimeNode) -> String? { installed(shellName, role: .shell, node: runtime.node) }
 
+    /// Before the runtime exists: opens the node home for the look-up and closes it again.
     private static func installed(_ name: String, role: CapsuleManifest.Role, home: HomeOption) -> String? {
         guard let node = try? home.openNode() else { return nil }
         defer { try? node.close() }
+        return installed(name, role: role, node: node)
+    }
+
+    private static func installed(_ name: String, role: CapsuleManifest.Role, node: Node) -> String? {
         guard let installed = try? CapsuleStore(node: node).find(name), installed.role == role else { return nil }
         return name
     }

@@ -141,7 +141,7 @@ extension NodeCommand {
     /// the runtime use it; nil when the node decides in-process.
     func startShell(_ runtime: RuntimeNode) throws -> ProviderSupervisor? {
         if inProcessShell && shell != nil { throw ValidationError("--in-process-shell and --shell exclude each other") }
-        guard !inProcessShell, let target = shell ?? Assembly.installedShell(home: home) else { return nil }
+        guard !inProcessShell, let target = shell ?? Assembly.installedShell(runtime: runtime) else { return nil }
         let provider = CapsuleProvider(name: RuntimeNode.shellProviderName, timeout: .seconds(10))
         let dev = self.dev
         let supervisor = ProviderSupervisor(runtime: runtime, provider: provider) { [runtime] in

@@ -87,6 +87,26 @@ import Testing
         #expect(later.stdout.contains("granted\ncall 1: ok"), "\(later.stdout)")
     }
 
+    /// `elastos node` with no flag runs the installed shell capsule (scripts/install.sh installs
+    /// it); `--in-process-shell` opts out.
+    @Test func anInstalledShellIsUsedByDefault() throws {
+        try require()
+        #expect(try cli.run(["capsule", "install", "--dev", Self.shell]).status == 0)
+        #expect(try cli.run(["capsule", "install", "--dev", Self.caller]).status == 0)
+        do {
+            let node = try cli.startNode(["--in-process-storage"])
+            defer { CLI.stopNode(node) }
+            var session: String?
+            for _ in 0..<400 where session == nil { session = shellSession(); if session == nil { usleep(50_000) } }
+            #expect(session != nil, "no shell session in a node started without --shell")
+            _ = try cli.run(callerArgs(1), stdin: "")
+            #expect(try cli.run(["audit", "tail", "-n", "60"]).stdout.contains("(decided by the shell capsule)"))
+        }
+        let node = try cli.startNode(["--in-process-storage", "--in-process-shell"])
+        defer { CLI.stopNode(node) }
+        #expect(shellSession() == nil)
+    }
+
     @Test func onlyACapsuleWithRoleShellCanBeTheShell() throws {
         try require()
         let provider = NativeRunCLITests.native.appendingPathComponent("storage-provider").path
