@@ -93,8 +93,9 @@ struct NodeCommand: ParsableCommand {
         runtime.node.audit.record(AuditEvent(event: "node.started", subject: runtime.node.did.description, decision: .info,
                                              reason: "control API at \(server.listener.path), substrates \(Assembly.substrateNames.joined(separator: ", "))"))
         FileHandle.standardError.write(Data("elastos node \(runtime.node.did) listening on \(server.listener.path)\n".utf8))
-        server.serve()
-        _ = sources
+        // The signal sources must live while the node serves: `_ = sources` after the loop let
+        // the optimizer release them early, so a release build ignored Ctrl-C and SIGTERM.
+        withExtendedLifetime(sources) { server.serve() }
         if let carrier { try? runBlocking { await carrier.carrier.stop() } }
         runtime.node.audit.record(AuditEvent(event: "node.stopped", subject: runtime.node.did.description, decision: .info, reason: "shutdown"))
         do { try runtime.node.close() } catch { throw CLIError(error.description) }
