@@ -32,6 +32,7 @@ let package = Package(
         .library(name: "ElastosCapsule", targets: ["ElastosCapsule"]),
         .library(name: "CarrierWire", targets: ["CarrierWire"]),
         .library(name: "ElastosCarrier", targets: ["ElastosCarrier"]),
+        .library(name: "PeerWire", targets: ["PeerWire"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
@@ -119,6 +120,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The bodies of elastos://peer/ calls and events: guests decode them, so no Foundation.
+        .target(name: "PeerWire", dependencies: ["CapsuleWire"], swiftSettings: guest),
+        // Carrier as a node runs it (PeerService) and the elastos://peer/ provider for capsules.
+        .target(name: "ElastosPeer", dependencies: ["ElastosRuntime", "ElastosCarrier", "CarrierWire", "ElastosCore", "PeerWire"],
+                swiftSettings: strict),
         // Runs one guest under ElastosWasm with a local test handler; built in release by the
         // tests that run real guests (debug WasmKit is 100× slower).
         .executableTarget(name: "elastos-wasm-run", dependencies: ["ElastosWasm", "ElastosCore"], swiftSettings: strict),
@@ -127,7 +133,7 @@ let package = Package(
             name: "ElastosCLI",
             dependencies: [
                 "ElastosCore", "ElastosNode", "ElastosCapsule", "ElastosRuntime", "ElastosStorage",
-                "ElastosCarrier", "CarrierWire",
+                "ElastosCarrier", "CarrierWire", "ElastosPeer", "PeerWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -150,6 +156,10 @@ let package = Package(
         .testTarget(
             name: "ElastosCarrierTests",
             dependencies: ["ElastosCarrier", "CarrierWire", "ElastosCore", .product(name: "_CryptoExtras", package: "swift-crypto")]
+        ),
+        .testTarget(
+            name: "ElastosPeerTests",
+            dependencies: ["ElastosPeer", "PeerWire", "ElastosRuntime", "ElastosCarrier", "CarrierWire", "ElastosNode", "ElastosCore", "ElastosGuest", "CapsuleWire"]
         ),
         .testTarget(name: "ElastosCLITests", dependencies: ["ElastosCLI", "ElastosStorage", "ElastosCapsule", "ElastosNode", "ElastosCore", "elastos"]),
     ]

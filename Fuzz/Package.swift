@@ -16,11 +16,13 @@ let capsuleTargets = [
 let policyTargets = ["FuzzShellWire"]
 // Carrier's libp2p wire decoders (CarrierWire).
 let carrierTargets = ["FuzzCarrierWire"]
+// The elastos://peer/ bodies capsules decode (PeerWire).
+let peerTargets = ["FuzzPeerWire"]
 
 let package = Package(
     name: "ElastosFuzz",
     platforms: [.macOS(.v15)],
-    products: (fuzzTargets + capsuleTargets + policyTargets + carrierTargets).map { .executable(name: $0, targets: [$0]) } + [
+    products: (fuzzTargets + capsuleTargets + policyTargets + carrierTargets + peerTargets).map { .executable(name: $0, targets: [$0]) } + [
         .executable(name: "MakeCorpus", targets: ["MakeCorpus"]),
     ],
     dependencies: [
@@ -63,6 +65,11 @@ let package = Package(
         .executableTarget(
             name: $0,
             dependencies: ["FuzzSupport", .product(name: "CarrierWire", package: "elastos")]
+        )
+    } + peerTargets.map {
+        .executableTarget(
+            name: $0,
+            dependencies: ["FuzzSupport", .product(name: "PeerWire", package: "elastos")]
         )
     }
 )

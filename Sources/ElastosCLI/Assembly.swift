@@ -4,6 +4,7 @@ import Glibc
 import ElastosCapsule
 import ElastosCore
 import ElastosNode
+import ElastosPeer
 import ElastosRuntime
 import ElastosStorage
 import Foundation
@@ -34,10 +35,18 @@ enum Assembly {
                 ("elastos://runtime/echo", EchoProvider()),
                 ("elastos://did", DIDProvider(key: node.key)),
                 (StorageProvider.prefix, storageProvider),
+                // Bound to Carrier when the node starts one (`elastos node --listen`).
+                (PeerProvider.prefix, PeerProvider()),
             ])
         } catch {
             throw CLIError("internal: bad provider route: \(error)")
         }
+    }
+
+    /// The runtime's `elastos://peer/` provider.
+    static func peerProvider(_ runtime: RuntimeNode) -> PeerProvider? {
+        guard let uri = try? ResourceURI(PeerProvider.prefix + "/self") else { return nil }
+        return runtime.router.provider(for: uri) as? PeerProvider
     }
 
     static func runtime(home: HomeOption, storage: StorageBackend = .inProcess) throws -> RuntimeNode {

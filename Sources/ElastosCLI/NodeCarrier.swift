@@ -1,10 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CarrierWire
 import ElastosCarrier
 import ElastosCore
+import ElastosPeer
 import ElastosRuntime
+import PeerWire
 import Foundation
 
 /// Carrier inside `elastos node`: the node's libp2p peer (its PeerID is the node key's), and the
@@ -13,16 +12,13 @@ import Foundation
 ///   {"op":"peer.connect","target":…}     → {"ok":true,"peer":…,"address":…} (a ticket or a multiaddr)
 ///   {"op":"peer.peers"}                  → {"ok":true,"peers":[{peer,address,outbound,agent,protocols}]}
 final class NodeCarrier: ControlExtension {
-    let carrier: CarrierNode
+    let service: PeerService
     let ops: Set<String> = ["peer.ticket", "peer.connect", "peer.peers"]
 
-    init(carrier: CarrierNode) { self.carrier = carrier }
+    init(service: PeerService) { self.service = service }
 
-    /// This node's ticket: its PeerID and every address it can be dialled on (an unspecified
-    /// listen address, 0.0.0.0 or ::, stands for each of the machine's addresses of that family).
-    var ticket: Ticket {
-        Ticket(peer: Libp2pPeerID(carrier.peerID), addresses: Self.dialable(carrier.listenAddrs))
-    }
+    var carrier: CarrierNode { service.carrier }
+    var ticket: Ticket { service.ticket }
 
     func handle(op: String, request: [String: Any]) -> [String: Any] {
         switch op {
@@ -39,7 +35,7 @@ final class NodeCarrier: ControlExtension {
             let target = request["target"] as? String ?? ""
             do {
                 let (peer, address) = try connect(target)
-                return ["ok": true, "peer": peer.description, "address": address.description]
+                return ["ok": true, "peer": peer, "address": address]
             } catch {
                 return ["ok": false, "error": "\(error)"]
             }
@@ -50,66 +46,14 @@ final class NodeCarrier: ControlExtension {
 
     /// Dials a ticket's addresses in order (direct first) or one multiaddr; the remote must prove
     /// the ticket's PeerID.
-    func connect(_ target: String) throws -> (Libp2pPeerID, Multiaddr) {
-        let candidates: [Multiaddr]
-        if target.hasPrefix(Ticket.prefix) {
-            do { candidates = try Ticket(parsing: target).dialAddresses } catch { throw CLIError("\(error)") }
-        } else {
-            do { candidates = [try Multiaddr(parsing: target)] } catch {
-                throw CLIError("\(target.prefix(80)) is neither a ticket (\(Ticket.prefix)…) nor a multiaddr: \(error)")
-            }
+    func connect(_ target: String) throws -> (peer: String, address: String) {
+        let service = self.service
+        let result = waitForAsync { () -> Result<PeerEntry, PeerConnectError> in
+            do throws(PeerConnectError) { return .success(try await service.connect(target)) } catch { return .failure(error) }
         }
-        var failures: [String] = []
-        for address in candidates where address.tcpEndpoint != nil {
-            do {
-                let peer = try runBlocking { [carrier] in try await carrier.dial(address) }
-                return (peer, address)
-            } catch {
-                failures.append("\(address): \(error)")
-            }
+        switch result {
+        case .success(let entry): return (entry.peer, entry.address)
+        case .failure(let e): throw CLIError(e.description)
         }
-        throw CLIError(failures.isEmpty ? "no dialable (TCP) address in \(target.prefix(80))" : "cannot connect: " + failures.joined(separator: "; "))
-    }
-
-    /// Listen addresses as others can dial them.
-    static func dialable(_ listening: [Multiaddr]) -> [Multiaddr] {
-        var out: [Multiaddr] = []
-        for address in listening {
-            guard let first = address.components.first else { continue }
-            let rest = Array(address.components.dropFirst())
-            switch first {
-            case .ip4(let b) where b == [0, 0, 0, 0]:
-                out += interfaceAddresses(family: AF_INET).map { Multiaddr(components: [$0] + rest) }
-            case .ip6(let b) where b.allSatisfy({ $0 == 0 }):
-                out += interfaceAddresses(family: AF_INET6).map { Multiaddr(components: [$0] + rest) }
-            default:
-                out.append(address)
-            }
-        }
-        var seen = Set<String>()
-        return out.filter { seen.insert($0.description).inserted }
-    }
-
-    /// The machine's addresses of one family (link-local IPv6 left out: it needs a zone).
-    static func interfaceAddresses(family: Int32) -> [MultiaddrComponent] {
-        var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0, let first = list else { return [] }
-        defer { freeifaddrs(list) }
-        var out: [MultiaddrComponent] = []
-        var cursor: UnsafeMutablePointer<ifaddrs>? = first
-        while let entry = cursor {
-            defer { cursor = entry.pointee.ifa_next }
-            guard let sa = entry.pointee.ifa_addr, Int32(sa.pointee.sa_family) == family,
-                  entry.pointee.ifa_flags & UInt32(IFF_UP) != 0 else { continue }
-            if family == AF_INET {
-                let b = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin_addr) { Array($0) } }
-                out.append(.ip4(b))
-            } else {
-                let b = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin6_addr) { Array($0) } }
-                if b[0] == 0xfe && b[1] & 0xc0 == 0x80 { continue }
-                out.append(.ip6(b))
-            }
-        }
-        return out
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import CarrierWire
 import ElastosCarrier
+import ElastosPeer
 import ElastosCore
 import ElastosNode
 import ElastosRuntime
@@ -96,7 +97,7 @@ struct NodeCommand: ParsableCommand {
         // The signal sources must live while the node serves: `_ = sources` after the loop let
         // the optimizer release them early, so a release build ignored Ctrl-C and SIGTERM.
         withExtendedLifetime(sources) { server.serve() }
-        if let carrier { try? runBlocking { await carrier.carrier.stop() } }
+        if let carrier { try? runBlocking { await carrier.service.stop() } }
         runtime.node.audit.record(AuditEvent(event: "node.stopped", subject: runtime.node.did.description, decision: .info, reason: "shutdown"))
         do { try runtime.node.close() } catch { throw CLIError(error.description) }
     }
@@ -113,15 +114,14 @@ extension NodeCommand {
             do { return try Multiaddr(parsing: text) } catch { throw CLIError("--listen \(text): \(error)") }
         }
         let key = runtime.node.key
-        let carrier: CarrierNode = try runBlocking {
-            let node = CarrierNode(identity: key)
-            do { try await node.start(listening: addresses) } catch {
-                await node.stop()
+        let service: PeerService = try runBlocking {
+            do { return try await PeerService.start(identity: key, listening: addresses) } catch {
                 throw CLIError("cannot listen: \(error)")
             }
-            return node
         }
-        let control = NodeCarrier(carrier: carrier)
+        let carrier = service.carrier
+        let control = NodeCarrier(service: service)
+        if let provider = Assembly.peerProvider(runtime) { provider.bind(service) }
         let ticket = control.ticket
         FileHandle.standardError.write(Data(("elastos node: carrier peer \(carrier.peerID) on " + carrier.listenAddrs.map(\.description).joined(separator: " ")
                                              + "\nelastos node: ticket \(ticket)\n").utf8))

@@ -74,3 +74,42 @@ public struct EchoProvider: Provider {
         call.action == .read || call.action == .write ? .ok(call.body) : .failed(code: .providerFailed, message: "echo supports read and write")
     }
 }
+
+// MARK: Events
+
+/// Where a provider delivers one subscription's events: each becomes an `event` frame (id 0)
+/// with the subscription's number, pushed to the capsule without waiting.
+public struct EventSink: Sendable {
+    public let subscription: UInt32
+    let push: @Sendable (RuntimeMessage, UInt32) -> Bool
+
+    public init(subscription: UInt32, push: @escaping @Sendable (RuntimeMessage, UInt32) -> Bool) {
+        self.subscription = subscription
+        self.push = push
+    }
+
+    /// Pushes one event about `uri`; false if it was dropped (the capsule is not reading, the
+    /// frame is over its limit, or it has gone). Providers count drops and say so.
+    @discardableResult
+    public func send(uri: String, body: [UInt8]) -> Bool {
+        push(.event(subscription: subscription, uri: uri, body: body), 0)
+    }
+}
+
+/// One live subscription, as the provider that feeds it holds it.
+public protocol EventSubscription: Sendable {
+    /// Stops the events (unsubscribe, or the capsule ended). Called once.
+    func cancel()
+}
+
+/// What a provider answers to `subscribe`.
+public enum SubscribeResult: Sendable {
+    case subscribed(any EventSubscription)
+    case failed(code: CapsuleErrorCode, message: String)
+}
+
+/// A provider that also pushes events (the capsule protocol's `subscribe`). Subscribing is
+/// checked like a `read` of the URI: the token must grant read on it.
+public protocol EventSource: Provider {
+    func subscribe(_ call: ProviderCall, sink: EventSink) -> SubscribeResult
+}

@@ -2,6 +2,7 @@ public import ElastosCore
 public import ElastosNode
 import Foundation
 import ElastosWasm
+import Synchronization
 
 /// Decides `request_capability`. The shell capsule takes this role in a later issue; until
 /// then the runtime's own policy is deny-by-default (see ``DeclaredCapabilityPolicy``).
@@ -54,9 +55,41 @@ public final class SessionHandler: Sendable {
     public let policy: any CapabilityPolicy
     public let declared: [DeclaredCapability]
 
+    /// How many subscriptions one session may hold at once.
+    public static let maxSubscriptions = 64
+
+    /// The capsule's push path and its live subscriptions.
+    private let events = Mutex(EventState())
+
+    private struct EventState {
+        var push: (@Sendable (RuntimeMessage, UInt32) -> Bool)?
+        var subscriptions: [UInt32: any EventSubscription] = [:]
+        var nextID: UInt32 = 1
+        var closed = false
+    }
+
     public init(session: Session, node: Node, router: ProviderRouter, policy: any CapabilityPolicy, declared: [DeclaredCapability]) {
         self.session = session; self.node = node; self.router = router; self.policy = policy; self.declared = declared
     }
+
+    /// The capsule's connection is up: events for its subscriptions go through `push`.
+    public func connected(push: @escaping @Sendable (RuntimeMessage, UInt32) -> Bool) {
+        events.withLock { $0.push = push }
+    }
+
+    /// The capsule is gone: every subscription it held ends, and no new one can start.
+    public func disconnected() {
+        let ended = events.withLock { state -> [any EventSubscription] in
+            state.closed = true
+            state.push = nil
+            defer { state.subscriptions = [:] }
+            return Array(state.subscriptions.values)
+        }
+        for subscription in ended { subscription.cancel() }
+    }
+
+    /// How many subscriptions the session holds (for tests and `elastos ps`).
+    public var subscriptionCount: Int { events.withLock { $0.subscriptions.count } }
 
     public func handle(_ request: CapsuleRequest, id: UInt32) -> RuntimeMessage {
         switch request {
@@ -69,12 +102,14 @@ public final class SessionHandler: Sendable {
             return call(uri: uri, action: action, token: token, body: body)
         case .requestCapability(let uri, let actions, let reason):
             return requestCapability(uri: uri, actions: actions, reason: reason)
-        case .subscribe(let uri, _):
-            // No provider publishes events yet (the peer provider will); say so plainly.
-            audit("call.denied.no-provider", resource: uri, action: "subscribe", decision: .deny, reason: "no provider publishes events for this URI")
-            return .error(code: .noProvider, message: "nothing publishes events for \(uri)")
+        case .subscribe(let uri, let token):
+            return subscribe(uri: uri, token: token)
         case .unsubscribe(let s):
-            return .error(code: .unknownSubscription, message: "no subscription \(s)")
+            guard let subscription = events.withLock({ $0.subscriptions.removeValue(forKey: s) }) else {
+                return .error(code: .unknownSubscription, message: "no subscription \(s)")
+            }
+            subscription.cancel()
+            return .reply(body: [])
         case .served, .serveFailed:
             // Answers to `serve` are taken by the channel of a provider capsule; here there is
             // no call they could answer.
@@ -110,6 +145,55 @@ public final class SessionHandler: Sendable {
         switch provider.handle(ProviderCall(session: session, resource: resource, action: action, body: body)) {
         case .ok(let reply): return .reply(body: reply)
         case .failed(let code, let message): return .error(code: code, message: message)
+        }
+    }
+
+    /// `subscribe`: checked exactly like a `read` of the URI, then handed to the provider that
+    /// owns it, which must publish events. The reply body is the subscription number (u32).
+    private func subscribe(uri: String, token: [UInt8]) -> RuntimeMessage {
+        let resource: ResourceURI
+        do { resource = try ResourceURI(uri) } catch {
+            audit("call.denied.invalid-uri", resource: String(uri.prefix(256)), action: "subscribe", decision: .deny, reason: error.description)
+            return .error(code: .invalidURI, message: error.description)
+        }
+        guard !token.isEmpty else {
+            audit("call.denied.missing-token", resource: resource.text, action: "subscribe", decision: .deny, reason: "no token presented")
+            return .error(code: .missingToken, message: "subscribing to \(resource) needs a token granting read on it; ask with request_capability")
+        }
+        let provider = router.provider(for: resource)
+        let request = CapabilityRequest(caller: session.principal, action: .read, resource: resource,
+                                        classification: provider?.classification(of: resource) ?? .public)
+        if case .failure(let e) = node.verifier.authorize(token, for: request) {
+            return .error(code: .denied, message: "\(e) — \(e.check.map { "check \($0.rawValue), \($0.name)" } ?? "format")")
+        }
+        guard let source = provider as? any EventSource else {
+            audit("call.failed.no-provider", resource: resource.text, action: "subscribe", decision: .deny,
+                  reason: provider == nil ? "no provider serves this URI" : "its provider publishes no events")
+            return .error(code: .noProvider, message: provider == nil ? "nothing serves \(resource)" : "nothing publishes events for \(resource)")
+        }
+        let reserved = events.withLock { state -> (UInt32, @Sendable (RuntimeMessage, UInt32) -> Bool)? in
+            guard !state.closed, let push = state.push, state.subscriptions.count < Self.maxSubscriptions else { return nil }
+            let id = state.nextID
+            state.nextID = state.nextID == .max ? 1 : state.nextID + 1
+            return (id, push)
+        }
+        guard let (id, push) = reserved else {
+            return .error(code: .rateLimited, message: "a session may hold at most \(Self.maxSubscriptions) subscriptions (or its connection is closing)")
+        }
+        switch source.subscribe(ProviderCall(session: session, resource: resource, action: .read, body: []), sink: EventSink(subscription: id, push: push)) {
+        case .failed(let code, let message):
+            return .error(code: code, message: message)
+        case .subscribed(let subscription):
+            let kept = events.withLock { state -> Bool in
+                guard !state.closed else { return false }
+                state.subscriptions[id] = subscription
+                return true
+            }
+            guard kept else {
+                subscription.cancel()
+                return .error(code: .providerFailed, message: "the capsule's connection closed while subscribing")
+            }
+            return .reply(body: [UInt8(id >> 24), UInt8((id >> 16) & 0xFF), UInt8((id >> 8) & 0xFF), UInt8(id & 0xFF)])
         }
     }
 

@@ -12,10 +12,21 @@ public protocol CapsuleRequestHandler: Sendable {
     /// the guest has already been told (an errno, a failed `memory.grow`, an `error` frame).
     /// The default does nothing.
     func sandboxRefused(_ refusal: SandboxRefusal)
+
+    /// The capsule's connection is up. `push` queues a frame for the capsule from any thread
+    /// (events for its subscriptions, id 0) and returns false when it was dropped: connection
+    /// gone, frame over the limit, or the capsule not reading. The default ignores it.
+    func connected(push: @escaping @Sendable (RuntimeMessage, UInt32) -> Bool)
+
+    /// The capsule's connection is gone: nothing pushed from now on reaches it, so whatever
+    /// feeds it (subscriptions) can stop. The default does nothing.
+    func disconnected()
 }
 
 extension CapsuleRequestHandler {
     public func sandboxRefused(_ refusal: SandboxRefusal) {}
+    public func connected(push: @escaping @Sendable (RuntimeMessage, UInt32) -> Bool) {}
+    public func disconnected() {}
 }
 
 /// One thing the sandbox refused a guest, reported to ``CapsuleRequestHandler/sandboxRefused(_:)``.

@@ -64,6 +64,9 @@ public final class WasmCapsule: Sendable {
         }
         defer { control.finish() }
         if let cause = control.interruption { return cause.exit }
+        // Subscriptions push their events into this run's queue, and end with it.
+        handler.connected { [weak self] message, id in self?.push(message, id: id) ?? false }
+        defer { handler.disconnected() }
         control.startWatchdog(limit: launch.wallClockLimit, cpuLimit: launch.cpuTimeLimit,
                               cpuClock: launch.cpuTimeLimit == nil ? nil : RunControl.currentThreadCPUClock())
 

@@ -30,7 +30,11 @@ public final class CapsuleChannel: Sendable {
 
     /// Starts the reader thread; it closes the socket when the capsule's end closes.
     public func start(name: String) {
-        let thread = Thread { [self] in serve() }
+        handler.connected { [weak self] message, id in self?.push(message, id: id) ?? false }
+        let thread = Thread { [self] in
+            serve()
+            handler.disconnected()
+        }
         thread.name = "capsule channel \(name)"
         thread.start()
     }
