@@ -33,6 +33,7 @@ let package = Package(
         .library(name: "CarrierWire", targets: ["CarrierWire"]),
         .library(name: "ElastosCarrier", targets: ["ElastosCarrier"]),
         .library(name: "PeerWire", targets: ["PeerWire"]),
+        .library(name: "DIDWire", targets: ["DIDWire"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
@@ -80,7 +81,7 @@ let package = Package(
         ),
         .target(
             name: "ElastosRuntime",
-            dependencies: ["ElastosCore", "ElastosNode", "ElastosCapsule", "ElastosWasm", "ElastosStorage", "ElastosPolicy"],
+            dependencies: ["ElastosCore", "ElastosNode", "ElastosCapsule", "ElastosWasm", "ElastosStorage", "ElastosPolicy", "DIDWire"],
             swiftSettings: strict
         ),
         // Capsules: the capsule.json schema, deterministic packing into a kubo-compatible UnixFS
@@ -120,6 +121,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Binary bodies of elastos://did/ calls (verify, seal, open) for guests: no Foundation.
+        .target(name: "DIDWire", dependencies: ["CapsuleWire"], swiftSettings: guest),
         // The bodies of elastos://peer/ calls and events: guests decode them, so no Foundation.
         .target(name: "PeerWire", dependencies: ["CapsuleWire"], swiftSettings: guest),
         // Carrier as a node runs it (PeerService) and the elastos://peer/ provider for capsules.
@@ -147,7 +150,7 @@ let package = Package(
         .testTarget(name: "ElastosCoreTests", dependencies: ["ElastosCore", "CapsuleWire"], resources: [.copy("Vectors")]),
         .testTarget(name: "ElastosNodeTests", dependencies: ["ElastosNode", "ElastosCore"]),
         .testTarget(name: "ElastosStorageTests", dependencies: ["ElastosStorage", "ElastosNode", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "ElastosRuntimeTests", dependencies: ["ElastosRuntime", "ElastosStorage", "ElastosCapsule", "ElastosNode", "ElastosCore", "ElastosWasm", "CapsuleWire", "ElastosGuest"]),
+        .testTarget(name: "ElastosRuntimeTests", dependencies: ["ElastosRuntime", "DIDWire", "ElastosStorage", "ElastosCapsule", "ElastosNode", "ElastosCore", "ElastosWasm", "CapsuleWire", "ElastosGuest"]),
         .testTarget(name: "ElastosCapsuleTests", dependencies: ["ElastosCapsule", "ElastosNode", "ElastosCore"]),
         .testTarget(
             name: "ElastosWasmTests",

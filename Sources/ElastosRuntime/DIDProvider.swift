@@ -1,4 +1,5 @@
 public import ElastosCore
+import DIDWire
 import Foundation
 
 /// `elastos://did/…`: this node's DID document, did:key resolution, and signatures by the node's
@@ -8,7 +9,8 @@ import Foundation
 ///   read    elastos://did/self            → this node's DID document (JSON)
 ///   read    elastos://did/resolve         body: a did:key → its DID document
 ///   execute elastos://did/self/sign       body: message → 64-byte Ed25519 signature
-///   read    elastos://did/verify          body: {"did","capsule","message","signature"} (base64) → {"valid":bool}
+///   read    elastos://did/verify          body: {"did","capsule","message","signature"} (base64) → {"valid":bool},
+///                                         or DIDWire's binary DIDVerifyRequest → one byte, 1 valid / 0 not
 ///
 /// Signatures are made in their own domain over the requesting capsule's name and the message,
 /// so a capsule can never obtain a signature that reads as a capability token, a capsule
@@ -52,6 +54,7 @@ public struct DIDProvider: Provider {
     }
 
     private func verify(_ body: [UInt8]) -> ProviderResult {
+        if body.first == DIDWire.version { return verifyBinary(body) }
         guard let o = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
               let didText = o["did"] as? String, let capsule = o["capsule"] as? String,
               let message = (o["message"] as? String).flatMap({ Data(base64Encoded: $0) }),
@@ -64,5 +67,18 @@ public struct DIDProvider: Provider {
         let valid = did.publicKey.isValidSignature(Array(signature), for: Self.statement(capsule: capsule, message: Array(message)),
                                                    in: Self.signingDomain)
         return .ok(Array("{\"valid\":\(valid)}".utf8))
+    }
+
+    /// The binary form, for guests without JSON: same statement, same domain.
+    private func verifyBinary(_ body: [UInt8]) -> ProviderResult {
+        let request: DIDVerifyRequest
+        do { request = try DIDVerifyRequest(decoding: body) } catch {
+            return .failed(code: .invalidRequest, message: error.description)
+        }
+        let did: DIDKey
+        do { did = try DIDKey(request.did) } catch { return .failed(code: .invalidRequest, message: "\(error)") }
+        let valid = did.publicKey.isValidSignature(request.signature, for: Self.statement(capsule: request.capsule, message: request.message),
+                                                   in: Self.signingDomain)
+        return .ok([valid ? 1 : 0])
     }
 }

@@ -1,4 +1,5 @@
 import ElastosCapsule
+import DIDWire
 import ElastosCore
 import ElastosNode
 @testable import ElastosRuntime
@@ -58,6 +59,32 @@ import Testing
         // Not a signature over the bare message, nor one a token check would accept.
         #expect(!t.node.key.publicKey.isValidSignature(sig, for: message, in: .capabilityToken))
         #expect(t.node.key.publicKey.isValidSignature(sig, for: DIDProvider.statement(capsule: "alice", message: message), in: DIDProvider.signingDomain))
+    }
+
+    @Test func theBinaryVerifyFormAgreesWithTheJSONOne() throws {
+        let alice = session("alice"), bob = session("bob")
+        let message = Array("hello #general".utf8)
+        let sig = try #require(body(try call(alice, "elastos://did/self/sign", .execute, message)))
+        func verify(_ did: String, _ capsule: String, _ msg: [UInt8], _ signature: [UInt8]) throws -> RuntimeMessage {
+            try call(bob, "elastos://did/verify", .read, DIDVerifyRequest(did: did, capsule: capsule, message: msg, signature: signature).encoded())
+        }
+        let did = t.node.did.description
+        #expect(body(try verify(did, "alice", message, sig)) == [1])
+        #expect(body(try verify(did, "bob", message, sig)) == [0])
+        #expect(body(try verify(did, "alice", message + [0], sig)) == [0])
+        var flipped = sig
+        flipped[10] ^= 1
+        #expect(body(try verify(did, "alice", message, flipped)) == [0])
+        #expect(body(try verify(SigningKey().publicKey.did.description, "alice", message, sig)) == [0])
+        // Malformed bodies are typed errors, not crashes.
+        guard case .error(let code, let text) = try call(bob, "elastos://did/verify", .read, [DIDWire.version, 0, 9, 65]) else {
+            Issue.record("a truncated request was answered"); return
+        }
+        #expect(code == .invalidRequest)
+        #expect(text.contains("did"))
+        guard case .error(.invalidRequest, _) = try verify("did:key:nonsense", "alice", message, sig) else {
+            Issue.record("a bad did:key was answered"); return
+        }
     }
 
     @Test func signingNeedsItsOwnCapability() throws {
