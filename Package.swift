@@ -34,6 +34,7 @@ let package = Package(
         .library(name: "ElastosCarrier", targets: ["ElastosCarrier"]),
         .library(name: "PeerWire", targets: ["PeerWire"]),
         .library(name: "DIDWire", targets: ["DIDWire"]),
+        .library(name: "ChatWire", targets: ["ChatWire"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
@@ -121,6 +122,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The chat wire format and room rules, shared by the native and WASM chat capsules.
+        .target(name: "ChatWire", dependencies: ["CapsuleWire"], swiftSettings: guest),
         // Binary bodies of elastos://did/ calls (verify, seal, open) for guests: no Foundation.
         .target(name: "DIDWire", dependencies: ["CapsuleWire"], swiftSettings: guest),
         // The bodies of elastos://peer/ calls and events: guests decode them, so no Foundation.

@@ -83,10 +83,19 @@ let shell = Target.executableTarget(
     dependencies: [.product(name: "ElastosGuest", package: "elastos"), .product(name: "CapsuleWire", package: "elastos"),
                    .product(name: "ElastosPolicy", package: "elastos")])
 
+// The chat app: the same sources build as Embedded Swift for wasm32 (capsules/chat-wasm) and as
+// a native capsule (capsules/native/chat).
+let chat = Target.executableTarget(
+    name: "chat",
+    dependencies: [.product(name: "ElastosGuest", package: "elastos"), .product(name: "CapsuleWire", package: "elastos"),
+                   .product(name: "PeerWire", package: "elastos"), .product(name: "DIDWire", package: "elastos"),
+                   .product(name: "ChatWire", package: "elastos")],
+    swiftSettings: native ? [] : embedded, linkerSettings: native ? [] : link)
+
 let package = Package(
     name: "elastos-capsules",
     dependencies: [.package(name: "elastos", path: "..")],
     // probe-native uses Glibc (sockets, files, ptrace): a native capsule only.
-    targets: [capsule("hello"), capsule("intruder"), capsule("bench"), capsule("caller")]
+    targets: [capsule("hello"), capsule("intruder"), capsule("bench"), capsule("caller"), chat]
         + (native ? [capsule("probe-native"), storageProvider, shell] : [])
 )

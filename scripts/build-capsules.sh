@@ -27,16 +27,20 @@ export ELASTOS_SWIFT_TOOLCHAIN
 export ELASTOS_EMBEDDED_WASM=1
 
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(hello intruder bench caller)
+[ ${#names[@]} -gt 0 ] || names=(hello intruder bench caller chat)
 # (No build-manifest caching: SwiftPM would not notice new source files in the root package.)
 build=(swift build --package-path capsules --triple wasm32-unknown-none-wasm -c release --disable-build-manifest-caching)
+# A product's capsule directory is capsules/<name>/, or capsules/<name>-wasm/ when the same
+# sources also build a native capsule of that name (chat).
+dir_of() { if [ -f "capsules/$1/capsule.json" ]; then echo "capsules/$1"; else echo "capsules/$1-wasm"; fi; }
 for name in "${names[@]}"; do
-  [ -f "capsules/$name/capsule.json" ] || { echo "build-capsules: capsules/$name/capsule.json not found" >&2; exit 1; }
+  [ -f "$(dir_of "$name")/capsule.json" ] || { echo "build-capsules: capsules/$name/capsule.json not found" >&2; exit 1; }
   "${build[@]}" --product "$name"   # one product at a time: building all would build the host-only targets too
 done
 bin=$("${build[@]}" --show-bin-path)
 for name in "${names[@]}"; do
-  cp "$bin/$name.wasm" "capsules/$name/$name.wasm.tmp"
-  mv "capsules/$name/$name.wasm.tmp" "capsules/$name/$name.wasm"
-  echo "build-capsules: capsules/$name/$name.wasm ($(wc -c < "capsules/$name/$name.wasm") bytes)"
+  dir=$(dir_of "$name")
+  cp "$bin/$name.wasm" "$dir/$name.wasm.tmp"
+  mv "$dir/$name.wasm.tmp" "$dir/$name.wasm"
+  echo "build-capsules: $dir/$name.wasm ($(wc -c < "$dir/$name.wasm") bytes)"
 done

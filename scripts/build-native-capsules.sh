@@ -4,12 +4,12 @@
 # sandbox) and assembles each capsule directory capsules/native/<name>-native/ or
 # capsules/native/<name>/: its capsule.json (type native, checked in) plus the binary
 # (gitignored). Scratch path: capsules/.build-native.
-# Usage: scripts/build-native-capsules.sh [product…]   (default: hello probe-native caller bench storage-provider shell)
+# Usage: scripts/build-native-capsules.sh [product…]   (default: hello probe-native caller bench storage-provider shell chat)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 products=("$@")
-[ ${#products[@]} -gt 0 ] || products=(hello probe-native caller bench storage-provider shell)
+[ ${#products[@]} -gt 0 ] || products=(hello probe-native caller bench storage-provider shell chat)
 export ELASTOS_NATIVE_CAPSULES=1
 build=(swift build --package-path capsules -c release --static-swift-stdlib --scratch-path capsules/.build-native
        --disable-build-manifest-caching)

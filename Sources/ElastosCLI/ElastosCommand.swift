@@ -16,7 +16,7 @@ public struct ElastosCommand: ParsableCommand {
             """,
         subcommands: [IdentityCommand.self, TokenCommand.self, AuditCommand.self, CapsuleCommand.self,
                       RunCommand.self, PsCommand.self, StopCommand.self, NodeCommand.self, PolicyCommand.self,
-                      GrantsCommand.self, StorageCommand.self, PeerCommand.self]
+                      GrantsCommand.self, StorageCommand.self, PeerCommand.self, ChatCommand.self]
     )
 
     @Flag(name: .long, help: "Print the version and this node's DID (creating the node key on first run).")

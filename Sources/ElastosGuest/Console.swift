@@ -24,6 +24,13 @@ public enum Console {
         StdinBuffer.shared.readLine()
     }
 
+    /// Whether ``readLine()`` has something to return without waiting long: a whole line is
+    /// buffered, or stdin becomes readable (or ends) within `timeoutMilliseconds`. Lets a
+    /// capsule wait for both typing and runtime events, alternating with `Runtime.nextEvent`.
+    public static func inputReady(timeoutMilliseconds: Int32 = 0) -> Bool {
+        StdinBuffer.shared.hasLine || System.readable(0, timeoutMilliseconds: timeoutMilliseconds)
+    }
+
     /// Up to `maxBytes` bytes of stdin (whatever is available, at least one), nil at end of input.
     public static func read(maxBytes: Int = 64 << 10) -> [UInt8]? {
         StdinBuffer.shared.read(maxBytes: maxBytes)
@@ -49,6 +56,9 @@ final class StdinBuffer: @unchecked Sendable {
         bytes.append(contentsOf: chunk[0..<n])
         return true
     }
+
+    /// A whole line (or the end of input) is already buffered.
+    var hasLine: Bool { atEOF || bytes[start...].contains(0x0A) }
 
     func readLine() -> String? {
         var scanned = start
@@ -103,4 +113,10 @@ public enum Capsule {
 
     /// A monotonic clock in nanoseconds, for measuring intervals.
     public static func monotonicNanoseconds() -> UInt64 { System.monotonicNanoseconds() }
+
+    /// The wall clock: milliseconds since 1970 (for timestamps other machines read).
+    public static func wallClockMilliseconds() -> UInt64 { System.wallClockNanoseconds() / 1_000_000 }
+
+    /// `count` bytes from the system's secure random source.
+    public static func randomBytes(_ count: Int) -> [UInt8] { System.randomBytes(count) }
 }

@@ -33,6 +33,13 @@ func wasi_clock_time_get(_ id: UInt32, _ precision: UInt64, _ time: UnsafeMutabl
 @_extern(wasm, module: "wasi_snapshot_preview1", name: "proc_exit") @_extern(c)
 func wasi_proc_exit(_ code: Int32)
 
+@_extern(wasm, module: "wasi_snapshot_preview1", name: "random_get") @_extern(c)
+func wasi_random_get(_ buffer: UnsafeMutablePointer<UInt8>?, _ length: UInt32) -> Int32
+
+@_extern(wasm, module: "wasi_snapshot_preview1", name: "poll_oneoff") @_extern(c)
+func wasi_poll_oneoff(_ subscriptions: UnsafeRawPointer?, _ events: UnsafeMutableRawPointer?, _ count: UInt32,
+                      _ written: UnsafeMutablePointer<UInt32>?) -> Int32
+
 enum System {
     /// Writes all of `bytes` to `fd`; false on an error.
     static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
@@ -64,6 +71,39 @@ enum System {
         var t: UInt64 = 0
         _ = wasi_clock_time_get(1, 1000, &t)
         return t
+    }
+
+    static func wallClockNanoseconds() -> UInt64 {
+        var t: UInt64 = 0
+        _ = wasi_clock_time_get(0, 1000, &t)
+        return t
+    }
+
+    static func randomBytes(_ count: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        guard count > 0 else { return bytes }
+        _ = bytes.withUnsafeMutableBufferPointer { wasi_random_get($0.baseAddress, UInt32(count)) }
+        return bytes
+    }
+
+    /// Whether `fd` has input (or is at its end) within `timeoutMilliseconds`: WASI poll_oneoff
+    /// with an fd_read subscription and a relative clock.
+    static func readable(_ fd: Int32, timeoutMilliseconds: Int32) -> Bool {
+        // Two 48-byte subscriptions: fd_read (tag 1, fd at 16) and a relative monotonic clock
+        // (tag 0, id at 16, timeout at 24, precision at 32, flags 0 at 40).
+        var subscriptions = [UInt8](repeating: 0, count: 96)
+        func store(_ value: UInt64, _ bytes: Int, at offset: Int) {
+            for i in 0..<bytes { subscriptions[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))) }
+        }
+        store(1, 8, at: 0); subscriptions[8] = 1; store(UInt64(UInt32(bitPattern: fd)), 4, at: 16)
+        store(2, 8, at: 48); subscriptions[56] = 0; store(1, 4, at: 64)
+        store(UInt64(max(0, timeoutMilliseconds)) * 1_000_000, 8, at: 72); store(1000, 8, at: 80)
+        var events = [UInt8](repeating: 0, count: 64)
+        var written: UInt32 = 0
+        let status = subscriptions.withUnsafeBytes { s in events.withUnsafeMutableBytes { e in wasi_poll_oneoff(s.baseAddress, e.baseAddress, 2, &written) } }
+        guard status == 0 else { return false }
+        for i in 0..<Int(min(written, 2)) where events[i * 32] == 1 && events[i * 32 + 10] == 1 { return true }
+        return false
     }
 
     /// `argv` or `environ` as WASI hands them out: NUL-terminated strings.
@@ -126,6 +166,27 @@ enum System {
         var t = timespec()
         clock_gettime(CLOCK_MONOTONIC, &t)
         return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
+    }
+
+    static func wallClockNanoseconds() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_REALTIME, &t)
+        return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
+    }
+
+    static func randomBytes(_ count: Int) -> [UInt8] {
+        // The standard library's generator reads getrandom(2).
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+    }
+
+    static func readable(_ fd: Int32, timeoutMilliseconds: Int32) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while true {
+            let n = poll(&p, 1, max(0, timeoutMilliseconds))
+            if n < 0 && errno == EINTR { continue }
+            return n == 1
+        }
     }
 
     static func arguments() -> [String] { CommandLine.arguments }

@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import ElastosNode
+import ElastosRuntime
+import Foundation
+
+struct ChatCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat",
+        abstract: "Chat in rooms over Carrier with other nodes (the chat capsule, native or WASM).",
+        discussion: """
+            Attaches to this home's running node, or starts one in the background (with Carrier \
+            listening on --listen; its log is <home>/node.log, and it keeps running after chat \
+            ends, for the next chat or other capsules). Then runs the installed chat capsule in \
+            it on this terminal: it joins the room, prints this node's ticket and waits.
+
+            On another machine, `elastos chat --nick bob --connect <ticket>` connects to this \
+            node directly and joins the same room. Messages are signed with each node's DID and \
+            checked by every receiver (docs/CHAT.md). Typing /help lists the commands.
+            """
+    )
+
+    @OptionGroup var home: HomeOption
+    @Option(help: "Your name in the room (1 to 32 characters, no spaces).") var nick: String?
+    @Option(help: "The room to join first.") var room = "#general"
+    @Option(help: ArgumentHelp("Connect to this peer first (a ticket or multiaddr; repeatable).", valueName: "ticket"))
+    var connect: [String] = []
+    @Flag(help: "One JSON object per output line, for scripts.") var json = false
+    @Flag(help: "Run the WASM build of the chat capsule (chat-wasm) instead of the native one.") var wasm = false
+    @Option(help: ArgumentHelp("The chat capsule to run: an installed name or CID, or (with --dev) a directory.", valueName: "capsule"))
+    var capsule: String?
+    @Flag(help: "Sign a --capsule directory with this node's key (development).") var dev = false
+    @Option(help: ArgumentHelp("Where a node started by chat listens for peers.", valueName: "multiaddr"))
+    var listen = "/ip4/0.0.0.0/tcp/0"
+
+    func run() throws {
+        let home = self.home.resolved
+        let probe: UnixConnection
+        if let running = RunCommand.connectToNode(home) {
+            probe = running
+        } else {
+            probe = try startNode(home)
+        }
+        let ticket = try ControlClient.request(probe, ["op": "peer.ticket"])
+        guard ticket["ok"] as? Bool == true else {
+            throw CLIError("the running node has no Carrier peer, so it cannot chat: stop it and start it with `elastos node --listen \(listen)` (or let `elastos chat` start it)")
+        }
+        let name = capsule ?? (wasm ? "chat-wasm" : "chat")
+        var args = ["--nick", nick ?? Self.defaultNick(), "--room", room]
+        for t in connect { args += ["--connect", t] }
+        if json { args.append("--json") }
+        // One request per control connection: the run goes on a fresh one.
+        guard let conn = ControlClient.connect(home) else { throw CLIError("the node stopped answering on its control socket") }
+        let reply = try ControlClient.request(conn, ["op": "run", "target": Assembly.absolute(name), "args": args,
+                                                     "allow_declared": true, "dev": dev], fds: [0, 1, 2])
+        guard reply["ok"] as? Bool == true else {
+            let why = reply["error"] as? String ?? "run failed"
+            if capsule == nil, why.contains("not installed") || why.contains("no capsule") || why.contains("not found") {
+                throw CLIError("\(why)\nThe \(name) capsule is installed by scripts/install.sh (or: elastos capsule install --dev capsules/\(wasm ? "chat-wasm" : "native/chat"))")
+            }
+            throw CLIError(why)
+        }
+        let end = try ControlClient.readReply(conn)
+        if let e = end["error"] as? String { FileHandle.standardError.write(Data("elastos: \(e)\n".utf8)) }
+        throw ExitCode(Int32(end["code"] as? Int ?? 1))
+    }
+
+    /// $USER, if it is a valid nick, else "anon".
+    static func defaultNick() -> String {
+        let user = ProcessInfo.processInfo.environment["USER"] ?? ""
+        let ok = !user.isEmpty && user.utf8.count <= 32 && user.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F }
+        return ok ? user : "anon"
+    }
+
+    /// Starts `elastos node --listen …` for this home in its own session (so closing this
+    /// terminal does not end it), logging to <home>/node.log, and waits for its control socket.
+    func startNode(_ home: NodeHome) throws -> UnixConnection {
+        try FileManager.default.createDirectory(atPath: home.path, withIntermediateDirectories: true)
+        let logPath = home.path + "/node.log"
+        let log = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard log >= 0 else { throw CLIError("cannot open \(logPath): \(String(cString: strerror(errno)))") }
+        defer { close(log) }
+        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { if devNull >= 0 { close(devNull) } }
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let argv = [executable, "node", "--home", home.path, "--listen", listen]
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, devNull, 0)
+        posix_spawn_file_actions_adddup2(&actions, log, 1)
+        posix_spawn_file_actions_adddup2(&actions, log, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, 0x80)  // POSIX_SPAWN_SETSID (glibc), not exported to Swift
+        var pid: pid_t = 0
+        let cArgs = argv.map { strdup($0) } + [nil]
+        defer { for a in cArgs { free(a) } }
+        let status = posix_spawn(&pid, executable, &actions, &attributes, cArgs, environ)
+        guard status == 0 else { throw CLIError("cannot start the node: \(String(cString: strerror(status)))") }
+        FileHandle.standardError.write(Data("elastos chat: started the node (pid \(pid), listening on \(listen); log \(logPath))\n".utf8))
+        for _ in 0..<600 {
+            if let conn = ControlClient.connect(home) { return conn }
+            var exitStatus: Int32 = 0
+            if waitpid(pid, &exitStatus, WNOHANG) == pid {
+                throw CLIError("the node ended at start; see \(logPath)")
+            }
+            usleep(50_000)
+        }
+        throw CLIError("the node did not open its control socket within 30 s; see \(logPath)")
+    }
+}
