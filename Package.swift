@@ -167,6 +167,7 @@ let package = Package(
             name: "ElastosPeerTests",
             dependencies: ["ElastosPeer", "PeerWire", "ElastosRuntime", "ElastosCarrier", "CarrierWire", "ElastosNode", "ElastosCore", "ElastosGuest", "CapsuleWire"]
         ),
-        .testTarget(name: "ElastosCLITests", dependencies: ["ElastosCLI", "ElastosStorage", "ElastosCapsule", "ElastosNode", "ElastosCore", "elastos"]),
+        .testTarget(name: "ChatWireTests", dependencies: ["ChatWire", "DIDWire", "ElastosRuntime", "ElastosCore"]),
+        .testTarget(name: "ElastosCLITests", dependencies: ["ElastosCLI", "ChatWire", "CarrierWire", "ElastosRuntime", "ElastosStorage", "ElastosCapsule", "ElastosNode", "ElastosCore", "elastos"]),
     ]
 )

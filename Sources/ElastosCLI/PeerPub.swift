@@ -18,7 +18,8 @@ struct PeerPub: ParsableCommand {
     )
 
     @Argument(help: "The topic.") var topic: String
-    @Argument(help: "The message (sent as its UTF-8 bytes).") var message: String
+    @Argument(help: "The message (sent as its UTF-8 bytes, or with --hex the bytes it spells).") var message: String
+    @Flag(name: .customLong("hex"), help: "The message is hexadecimal: publish the bytes it spells (binary payloads).") var isHex = false
     @OptionGroup var network: PubsubNetworkOptions
     @Option(help: "Peers subscribed to the topic to wait for before publishing (0: publish at once).") var waitPeers = 1
     @Option(help: "Seconds to allow for the whole run.") var timeout = 30
@@ -33,7 +34,14 @@ struct PeerPub: ParsableCommand {
 
     func run() throws {
         let key = try home.nodeKey()
-        let topic = self.topic, data = Array(message.utf8), network = self.network
+        let data: [UInt8]
+        if isHex {
+            guard let bytes = Self.bytes(hex: message) else { throw ValidationError("--hex: \(message.prefix(40))… is not an even number of hex digits") }
+            data = bytes
+        } else {
+            data = Array(message.utf8)
+        }
+        let topic = self.topic, network = self.network
         let waitPeers = self.waitPeers, timeout = self.timeout, linger = self.lingerMs
         let line: String = try runBlocking {
             let router = try await network.startRouter(key: key)
@@ -57,5 +65,29 @@ struct PeerPub: ParsableCommand {
             }
         }
         print(line)
+    }
+}
+
+extension PeerPub {
+    static func bytes(hex text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        func value(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: c - 48
+            case 97...102: c - 87
+            case 65...70: c - 55
+            default: nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(digits.count / 2)
+        var i = 0
+        while i < digits.count {
+            guard let hi = value(digits[i]), let lo = value(digits[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out
     }
 }
