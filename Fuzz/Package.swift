@@ -18,11 +18,13 @@ let policyTargets = ["FuzzShellWire"]
 let carrierTargets = ["FuzzCarrierWire"]
 // The elastos://peer/ bodies capsules decode (PeerWire).
 let peerTargets = ["FuzzPeerWire"]
+// The chat envelope every chat capsule decodes (ChatWire).
+let chatTargets = ["FuzzChatWire"]
 
 let package = Package(
     name: "ElastosFuzz",
     platforms: [.macOS(.v15)],
-    products: (fuzzTargets + capsuleTargets + policyTargets + carrierTargets + peerTargets).map { .executable(name: $0, targets: [$0]) } + [
+    products: (fuzzTargets + capsuleTargets + policyTargets + carrierTargets + peerTargets + chatTargets).map { .executable(name: $0, targets: [$0]) } + [
         .executable(name: "MakeCorpus", targets: ["MakeCorpus"]),
     ],
     dependencies: [
@@ -70,6 +72,11 @@ let package = Package(
         .executableTarget(
             name: $0,
             dependencies: ["FuzzSupport", .product(name: "PeerWire", package: "elastos")]
+        )
+    } + chatTargets.map {
+        .executableTarget(
+            name: $0,
+            dependencies: ["FuzzSupport", .product(name: "ChatWire", package: "elastos")]
         )
     }
 )

@@ -52,6 +52,15 @@ import Testing
         expectAllPassed(try runInNamespace("libp2p_pubsub.py", [CLI.binary, home.path, second.path], module: "libp2p"), checks: 23)
     }
 
+    @Test func pyLibp2pHearsChatAsSignedPubsubAndSpeaksTheEnvelopeFromTheSpec() throws {
+        try ChatCLITests().require()
+        let home = TempDir()
+        let cli = CLI(home: home.path)
+        let r = try cli.run(["capsule", "install", "--dev", ChatCLITests.nativeChat])
+        try #require(r.status == 0, "install: \(r.stderr)")
+        expectAllPassed(try runInNamespace("libp2p_chat.py", [CLI.binary, home.path], module: "libp2p"), checks: 14)
+    }
+
     @Test(arguments: ["ed25519", "rsa"])
     func kuboGossipSubAndCarrierPublishToEachOther(identity: String) throws {
         let (home, second) = (TempDir(), TempDir())
