@@ -60,7 +60,10 @@ public struct ChatRoom: Sendable {
     public mutating func receive(_ e: ChatEnvelope, verified: Bool, now: UInt64) -> ChatOutcome {
         guard verified else { return .rejected("signature does not verify for \(e.sender)") }
         guard e.room == name else { return .rejected("made for \(e.room), heard on \(name): a replay into another room") }
-        guard e.timestamp + Self.freshness >= now, e.timestamp <= now + Self.maxClockSkew else {
+        // Saturating arithmetic: the timestamp is anyone's (a peer sent UInt64.max to crash receivers).
+        let oldest = now > Self.freshness ? now - Self.freshness : 0
+        let newest = now > UInt64.max - Self.maxClockSkew ? UInt64.max : now + Self.maxClockSkew
+        guard e.timestamp >= oldest, e.timestamp <= newest else {
             return .rejected("timestamp \(e.timestamp) is outside the accepted window around \(now)")
         }
         guard remember(e.id) else { return .duplicate }
@@ -99,7 +102,7 @@ public struct ChatRoom: Sendable {
     /// Members not heard from within ``presenceTTL``, removed.
     public mutating func expire(now: UInt64) -> [ChatMember] {
         var gone: [ChatMember] = []
-        for (key, m) in members where m.lastSeen + Self.presenceTTL < now {
+        for (key, m) in members where m.lastSeen < now && now - m.lastSeen > Self.presenceTTL {
             gone.append(m)
             members[key] = nil
         }

@@ -80,6 +80,18 @@ struct Signer {
         }
     }
 
+    @Test func extremeTimestampsAreRefusedNotOverflowed() {
+        // Found by FuzzChatWire: a timestamp near UInt64.max trapped in the freshness check.
+        var room = ChatRoom(name: "#general")
+        guard case .rejected = room.receive(alice.envelope(at: .max - 5, id: 1), verified: true, now: now) else { Issue.record("accepted"); return }
+        guard case .rejected = room.receive(alice.envelope(at: 0, id: 2), verified: true, now: now) else { Issue.record("accepted"); return }
+        guard case .show = room.receive(alice.envelope(at: .max - 5, id: 3), verified: true, now: .max - 5) else { Issue.record("refused"); return }
+        #expect(room.expire(now: .max).isEmpty)  // 5 ms later: still present
+        var early = ChatRoom(name: "#general")
+        guard case .show = early.receive(alice.envelope(at: 10, id: 4), verified: true, now: 10) else { Issue.record("refused at the epoch"); return }
+        #expect(early.expire(now: 5).isEmpty)
+    }
+
     @Test func oversizedAndMalformedEnvelopesAreTypedErrors() {
         var big = alice.envelope(at: now)
         big.content = [UInt8](repeating: 65, count: ChatEnvelope.maxText + 1)
