@@ -18,11 +18,13 @@ let policyTargets = ["FuzzShellWire"]
 let carrierTargets = ["FuzzCarrierWire"]
 // The elastos://peer/ bodies capsules decode (PeerWire).
 let peerTargets = ["FuzzPeerWire"]
+// The binary elastos://did/ request bodies the runtime decodes (DIDWire).
+let didTargets = ["FuzzDIDWire"]
 
 let package = Package(
     name: "ElastosFuzz",
     platforms: [.macOS(.v15)],
-    products: (fuzzTargets + capsuleTargets + policyTargets + carrierTargets + peerTargets).map { .executable(name: $0, targets: [$0]) } + [
+    products: (fuzzTargets + capsuleTargets + policyTargets + carrierTargets + peerTargets + didTargets).map { .executable(name: $0, targets: [$0]) } + [
         .executable(name: "MakeCorpus", targets: ["MakeCorpus"]),
     ],
     dependencies: [
@@ -70,6 +72,11 @@ let package = Package(
         .executableTarget(
             name: $0,
             dependencies: ["FuzzSupport", .product(name: "PeerWire", package: "elastos")]
+        )
+    } + didTargets.map {
+        .executableTarget(
+            name: $0,
+            dependencies: ["FuzzSupport", .product(name: "DIDWire", package: "elastos")]
         )
     }
 )
