@@ -20,11 +20,13 @@ let carrierTargets = ["FuzzCarrierWire"]
 let peerTargets = ["FuzzPeerWire"]
 // The chat envelope every chat capsule decodes (ChatWire).
 let chatTargets = ["FuzzChatWire"]
+// The binary elastos://did/ request bodies the runtime decodes (DIDWire).
+let didTargets = ["FuzzDIDWire"]
 
 let package = Package(
     name: "ElastosFuzz",
     platforms: [.macOS(.v15)],
-    products: (fuzzTargets + capsuleTargets + policyTargets + carrierTargets + peerTargets + chatTargets).map { .executable(name: $0, targets: [$0]) } + [
+    products: (fuzzTargets + capsuleTargets + policyTargets + carrierTargets + peerTargets + chatTargets + didTargets).map { .executable(name: $0, targets: [$0]) } + [
         .executable(name: "MakeCorpus", targets: ["MakeCorpus"]),
     ],
     dependencies: [
@@ -77,6 +79,11 @@ let package = Package(
         .executableTarget(
             name: $0,
             dependencies: ["FuzzSupport", .product(name: "ChatWire", package: "elastos")]
+        )
+    } + didTargets.map {
+        .executableTarget(
+            name: $0,
+            dependencies: ["FuzzSupport", .product(name: "DIDWire", package: "elastos")]
         )
     }
 )

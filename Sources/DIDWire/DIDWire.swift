@@ -1,7 +1,8 @@
 // Binary bodies for `elastos://did/…` (docs/DID.md), for capsules that cannot parse JSON or
 // base64 cheaply (Embedded Swift WASM guests). No Foundation; strict decoding.
 //
-//   text = u16 length ‖ UTF-8 (≤ 4096 bytes)      blob = u32 length ‖ bytes (bounded by the body)
+//   text = u16 length ‖ UTF-8 (≤ 4096 bytes)      blob = u32 length ‖ bytes (≤ 64 KiB; a sealed
+//   blob ≤ 64 KiB + 48)
 
 import CapsuleWire
 
@@ -29,6 +30,10 @@ public enum DIDWire {
     public static let version: UInt8 = 1
     public static let maxText = 4096
     public static let maxBlob = 64 << 10
+    /// What a seal adds to its plaintext: the 32-byte encapsulated key and the 16-byte tag
+    /// (docs/DID.md, Sealing), so a sealed maxBlob plaintext still decodes.
+    public static let sealOverhead = 48
+    public static let maxSealed = maxBlob + sealOverhead
 }
 
 /// `read elastos://did/verify` in binary: was `signature` made by `did` for `capsule` over
@@ -58,6 +63,60 @@ public struct DIDVerifyRequest: Equatable, Sendable {
         capsule = try DIDCoding.text(&r, "capsule")
         message = try DIDCoding.blob(&r, "message")
         signature = try DIDCoding.blob(&r, "signature")
+        try DIDCoding.end(r)
+    }
+}
+
+/// `read elastos://did/seal`: seal `plaintext` to `recipient` (a did:key), authenticating
+/// `aad` too. The reply is the sealed bytes (docs/DID.md, Sealing).
+public struct DIDSealRequest: Equatable, Sendable {
+    public var recipient: String
+    public var aad: [UInt8]
+    public var plaintext: [UInt8]
+
+    public init(recipient: String, aad: [UInt8], plaintext: [UInt8]) {
+        self.recipient = recipient; self.aad = aad; self.plaintext = plaintext
+    }
+
+    public func encoded() -> [UInt8] {
+        var w = ByteWriter()
+        w.u8(DIDWire.version)
+        DIDCoding.text(&w, recipient); DIDCoding.blob(&w, aad); DIDCoding.blob(&w, plaintext)
+        return w.bytes
+    }
+
+    public init(decoding body: [UInt8]) throws(DIDWireError) {
+        var r = ByteReader(body)
+        try DIDCoding.version(&r)
+        recipient = try DIDCoding.text(&r, "recipient")
+        aad = try DIDCoding.blob(&r, "aad")
+        plaintext = try DIDCoding.blob(&r, "plaintext")
+        try DIDCoding.end(r)
+    }
+}
+
+/// `execute elastos://did/self/open`: open `sealed` (made by a seal to this node's DID) with
+/// the same `aad`. The reply is the plaintext.
+public struct DIDOpenRequest: Equatable, Sendable {
+    public var aad: [UInt8]
+    public var sealed: [UInt8]
+
+    public init(aad: [UInt8], sealed: [UInt8]) {
+        self.aad = aad; self.sealed = sealed
+    }
+
+    public func encoded() -> [UInt8] {
+        var w = ByteWriter()
+        w.u8(DIDWire.version)
+        DIDCoding.blob(&w, aad); DIDCoding.blob(&w, sealed)
+        return w.bytes
+    }
+
+    public init(decoding body: [UInt8]) throws(DIDWireError) {
+        var r = ByteReader(body)
+        try DIDCoding.version(&r)
+        aad = try DIDCoding.blob(&r, "aad")
+        sealed = try DIDCoding.blob(&r, "sealed", limit: DIDWire.maxSealed)
         try DIDCoding.end(r)
     }
 }
@@ -92,10 +151,10 @@ enum DIDCoding {
         return s
     }
 
-    static func blob(_ r: inout ByteReader, _ field: String) throws(DIDWireError) -> [UInt8] {
+    static func blob(_ r: inout ByteReader, _ field: String, limit: Int = DIDWire.maxBlob) throws(DIDWireError) -> [UInt8] {
         let n: Int
         do { n = Int(try r.u32()) } catch { throw .truncated(field: field) }
-        guard n <= DIDWire.maxBlob else { throw .tooLong(field: field, length: n, limit: DIDWire.maxBlob) }
+        guard n <= limit else { throw .tooLong(field: field, length: n, limit: limit) }
         do { return try r.take(n) } catch { throw .truncated(field: field) }
     }
 

@@ -11,10 +11,17 @@ import Foundation
 ///   execute elastos://did/self/sign       body: message → 64-byte Ed25519 signature
 ///   read    elastos://did/verify          body: {"did","capsule","message","signature"} (base64) → {"valid":bool},
 ///                                         or DIDWire's binary DIDVerifyRequest → one byte, 1 valid / 0 not
+///   read    elastos://did/seal            body: DIDSealRequest {recipient did:key, aad, plaintext ≤ 64 KiB}
+///                                         → the sealed bytes (anyone may seal to any did:key)
+///   execute elastos://did/self/open       body: DIDOpenRequest {aad, sealed} → the plaintext of a seal
+///                                         to this node's DID; integrity_failed if it does not open
 ///
 /// Signatures are made in their own domain over the requesting capsule's name and the message,
 /// so a capsule can never obtain a signature that reads as a capability token, a capsule
-/// signature or another capsule's statement.
+/// signature or another capsule's statement. Seals are HPKE (RFC 9180, base mode,
+/// DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305, info "elastos.did.seal.v1")
+/// to the X25519 key the did:key derives (ElastosCore's DIDSeal); opening uses the node's
+/// derived X25519 key, which, like the signing key, never leaves the runtime.
 public struct DIDProvider: Provider {
     public static let signingDomain = SigningDomain("elastos.did.capsule-signature.v1")
     public static let maxMessage = 64 << 10
@@ -42,6 +49,10 @@ public struct DIDProvider: Provider {
             return .ok(key.sign(Self.statement(capsule: call.session.capsule, message: call.body), in: Self.signingDomain))
         case (.read, ["verify"]):
             return verify(call.body)
+        case (.read, ["seal"]):
+            return seal(call.body)
+        case (.execute, ["self", "open"]):
+            return open(call.body)
         default:
             return .failed(code: .noProvider, message: "elastos://did has no \(call.action) on \(call.resource.text) (see docs/DID.md)")
         }
@@ -80,5 +91,30 @@ public struct DIDProvider: Provider {
         let valid = did.publicKey.isValidSignature(request.signature, for: Self.statement(capsule: request.capsule, message: request.message),
                                                    in: Self.signingDomain)
         return .ok([valid ? 1 : 0])
+    }
+
+    /// Seals to any did:key: needs nothing of this node's but the code.
+    private func seal(_ body: [UInt8]) -> ProviderResult {
+        let request: DIDSealRequest
+        do { request = try DIDSealRequest(decoding: body) } catch {
+            return .failed(code: .invalidRequest, message: error.description)
+        }
+        let did: DIDKey
+        do { did = try DIDKey(request.recipient) } catch { return .failed(code: .invalidRequest, message: "\(error)") }
+        do { return .ok(try DIDSeal.seal(request.plaintext, to: did.publicKey, aad: request.aad)) } catch {
+            return .failed(code: .invalidRequest, message: error.description)
+        }
+    }
+
+    /// Opens a seal to this node's DID. Why it did not open (wrong recipient, wrong AAD, altered
+    /// bytes) is not told apart: it is not knowable, and guessing would help only an attacker.
+    private func open(_ body: [UInt8]) -> ProviderResult {
+        let request: DIDOpenRequest
+        do { request = try DIDOpenRequest(decoding: body) } catch {
+            return .failed(code: .invalidRequest, message: error.description)
+        }
+        do { return .ok(try DIDSeal.open(request.sealed, with: key, aad: request.aad)) } catch {
+            return .failed(code: .integrityFailed, message: "the sealed message does not open with this node's key")
+        }
     }
 }

@@ -36,7 +36,8 @@ import Testing
         var expected = [UInt8](repeating: 0, count: 32); expected[0] = 1
         #expect(Field25519.montgomeryU(fromEdwards: [UInt8](repeating: 0, count: 32)) == expected)
         #expect(Field25519.montgomeryU(fromEdwards: [1, 2, 3]) == nil)
-        // p itself (non-canonical y ≡ 0) and the sign bit are handled: the result is reduced.
+        // The raw map reduces p itself (non-canonical y ≡ 0) and ignores the sign bit; the
+        // public conversion refuses non-canonical y (DIDSealTests).
         var p = [UInt8](repeating: 0xFF, count: 32); p[0] = 0xED; p[31] = 0x7F
         #expect(Field25519.montgomeryU(fromEdwards: p) == expected)
         p[31] = 0xFF

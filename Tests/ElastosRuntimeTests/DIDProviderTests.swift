@@ -95,4 +95,95 @@ import Testing
         }
         #expect(code == .denied)
     }
+
+    // MARK: Sealing
+
+    @Test func oneSessionSealsToTheNodeAndAnotherOpens() throws {
+        let alice = session("alice"), bob = session("bob")
+        let aad = Array("dm:alice->bob".utf8)
+        let message = Array("the key is under the mat".utf8)
+        let request = DIDSealRequest(recipient: t.node.did.description, aad: aad, plaintext: message)
+        let sealed = try #require(body(try call(alice, "elastos://did/seal", .read, request.encoded())))
+        #expect(sealed.count == message.count + DIDWire.sealOverhead)
+        #expect(!sealed.indices.dropLast(message.count - 1).contains { Array(sealed[$0..<$0 + message.count]) == message })
+        let opened = try #require(body(try call(bob, "elastos://did/self/open", .execute, DIDOpenRequest(aad: aad, sealed: sealed).encoded())))
+        #expect(opened == message)
+        // What the provider seals opens in the core, and what the core seals opens through it.
+        #expect(try DIDSeal.open(sealed, with: t.node.key, aad: aad) == message)
+        let direct = try DIDSeal.seal([9, 9], to: t.node.key.publicKey, aad: [])
+        #expect(body(try call(alice, "elastos://did/self/open", .execute, DIDOpenRequest(aad: [], sealed: direct).encoded())) == [9, 9])
+        // Sealing to another DID: the provider seals, but this node cannot open it.
+        let other = SigningKey()
+        let toOther = try #require(body(try call(alice, "elastos://did/seal", .read,
+                                                 DIDSealRequest(recipient: other.publicKey.did.description, aad: aad, plaintext: message).encoded())))
+        #expect(try DIDSeal.open(toOther, with: other, aad: aad) == message)
+        guard case .error(.integrityFailed, _) = try call(bob, "elastos://did/self/open", .execute, DIDOpenRequest(aad: aad, sealed: toOther).encoded()) else {
+            Issue.record("opened a seal to another DID"); return
+        }
+    }
+
+    @Test func tamperedOrWrongAADIsIntegrityFailed() throws {
+        let alice = session("alice")
+        let aad = Array("dm".utf8)
+        let sealed = try #require(body(try call(alice, "elastos://did/seal", .read,
+                                                DIDSealRequest(recipient: t.node.did.description, aad: aad, plaintext: Array("hello".utf8)).encoded())))
+        func open(_ aad: [UInt8], _ sealed: [UInt8]) throws -> RuntimeMessage {
+            try call(alice, "elastos://did/self/open", .execute, DIDOpenRequest(aad: aad, sealed: sealed).encoded())
+        }
+        var cases: [(String, [UInt8], [UInt8])] = [("wrong aad", Array("dn".utf8), sealed), ("short", aad, Array(sealed.prefix(40))),
+                                                  ("empty", aad, [])]
+        for i in [0, 31, 32, sealed.count - 1] {
+            var t = sealed; t[i] ^= 0x40
+            cases.append(("byte \(i)", aad, t))
+        }
+        for (name, a, s) in cases {
+            guard case .error(let code, let message) = try open(a, s) else { Issue.record("\(name) opened"); continue }
+            #expect(code == .integrityFailed, "\(name)")
+            #expect(message == "the sealed message does not open with this node's key", "\(name)")
+        }
+    }
+
+    @Test func malformedSealAndOpenBodiesAreInvalidRequests() throws {
+        let s = session("app")
+        let good = DIDSealRequest(recipient: t.node.did.description, aad: [1], plaintext: [2]).encoded()
+        let bodies: [(String, String, Action, [UInt8])] = [
+            ("seal truncated", "elastos://did/seal", .read, Array(good.dropLast())),
+            ("seal trailing", "elastos://did/seal", .read, good + [0]),
+            ("seal not a did:key", "elastos://did/seal", .read, DIDSealRequest(recipient: "did:web:example.com", aad: [], plaintext: [1]).encoded()),
+            ("seal bad UTF-8", "elastos://did/seal", .read, [DIDWire.version, 0, 1, 0xFF, 0, 0, 0, 0, 0, 0, 0, 0]),
+            ("seal too long", "elastos://did/seal", .read,
+             DIDSealRequest(recipient: t.node.did.description, aad: [], plaintext: [UInt8](repeating: 0, count: DIDWire.maxBlob + 1)).encoded()),
+            ("seal JSON", "elastos://did/seal", .read, Array("{\"recipient\":\"x\"}".utf8)),
+            ("open truncated", "elastos://did/self/open", .execute, [DIDWire.version, 0, 0, 0]),
+            ("open trailing", "elastos://did/self/open", .execute, DIDOpenRequest(aad: [], sealed: [1]).encoded() + [0]),
+            ("open empty", "elastos://did/self/open", .execute, []),
+        ]
+        for (name, uri, action, b) in bodies {
+            guard case .error(let code, _) = try call(s, uri, action, b) else { Issue.record("\(name) was answered"); continue }
+            #expect(code == .invalidRequest, "\(name)")
+        }
+        // A 64 KiB plaintext is the largest; it seals, and its seal opens.
+        let big = [UInt8](repeating: 0x5A, count: DIDWire.maxBlob)
+        let sealed = try #require(body(try call(s, "elastos://did/seal", .read,
+                                                DIDSealRequest(recipient: t.node.did.description, aad: [], plaintext: big).encoded())))
+        #expect(body(try call(s, "elastos://did/self/open", .execute, DIDOpenRequest(aad: [], sealed: sealed).encoded())) == big)
+    }
+
+    @Test func openingNeedsExecuteOnSelfOpen() throws {
+        let alice = session("alice"), bob = session("bob")
+        let sealed = try #require(body(try call(alice, "elastos://did/seal", .read,
+                                                DIDSealRequest(recipient: t.node.did.description, aad: [], plaintext: [42]).encoded())))
+        let open = DIDOpenRequest(aad: [], sealed: sealed).encoded()
+        // Read on self/open or on the whole namespace, execute on sign or on seal: none opens it.
+        for (grant, actions) in [("elastos://did/self/open", [Action.read]), ("elastos://did/*", [.read]),
+                                 ("elastos://did/self/sign", [.execute]), ("elastos://did/seal", [.read, .execute]),
+                                 ("elastos://did/self", [.read, .execute])] {
+            guard case .error(let code, _) = try call(bob, "elastos://did/self/open", .execute, open, grant: grant, actions: actions) else {
+                Issue.record("opened with \(actions) on \(grant)"); continue
+            }
+            #expect(code == .denied, "\(grant)")
+        }
+        #expect(body(try call(bob, "elastos://did/self/open", .execute, open)) == [42])
+        #expect(body(try call(bob, "elastos://did/self/open", .execute, open, grant: "elastos://did/self/*")) == [42])
+    }
 }

@@ -6,10 +6,60 @@ public import Crypto
 // scalar is the first half of SHA-512(seed) — the same scalar Ed25519 signs with — which X25519
 // clamps. libsodium calls these crypto_sign_ed25519_pk_to_curve25519 / _sk_to_curve25519.
 
+/// Why an Ed25519 public key has no X25519 key-agreement key.
+public enum X25519ConversionError: Error, Equatable, Sendable, CustomStringConvertible {
+    case wrongLength(Int)
+    /// y (the key with its sign bit cleared) is ≥ p: a second, non-canonical encoding of a y
+    /// that RFC 8032 decoders refuse.
+    case nonCanonicalY
+    /// y = 1, the neutral point: 1 − y has no inverse, so there is no Montgomery u.
+    case neutralPoint
+
+    public var description: String {
+        switch self {
+        case .wrongLength(let n): "an Ed25519 public key is 32 bytes, got \(n)"
+        case .nonCanonicalY: "the Ed25519 public key's y coordinate is not reduced mod 2^255 - 19"
+        case .neutralPoint: "the Ed25519 public key is the neutral point (y = 1), which has no X25519 form"
+        }
+    }
+}
+
+/// The two conversions, on raw bytes (the did:key method's and libsodium's).
+public enum X25519FromEd25519 {
+    /// The X25519 public key (Montgomery u, 32 bytes little-endian) of a 32-byte Ed25519
+    /// public key: u = (1 + y) / (1 − y) mod p. Strict: refuses y ≥ p and y = 1.
+    public static func publicKey(_ ed25519: [UInt8]) throws(X25519ConversionError) -> [UInt8] {
+        guard ed25519.count == 32 else { throw .wrongLength(ed25519.count) }
+        guard Field25519.isCanonical(ed25519) else { throw .nonCanonicalY }
+        guard let u = Field25519.montgomeryU(fromEdwards: ed25519) else { throw .neutralPoint }
+        return u
+    }
+
+    /// The X25519 private key of an Ed25519 identity: the first 32 bytes of SHA-512(seed), the
+    /// scalar Ed25519 signs with. Not clamped here: X25519 clamps every scalar it is given.
+    public static func privateKey(seed: [UInt8]) throws(KeyError) -> Curve25519.KeyAgreement.PrivateKey {
+        guard seed.count == 32 else { throw .wrongSeedLength(seed.count) }
+        let digest = Array(SHA512.hash(data: seed))
+        // rawRepresentation takes any 32 bytes; it cannot fail here.
+        guard let key = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: digest[0..<32]) else {
+            throw .wrongSeedLength(seed.count)
+        }
+        return key
+    }
+}
+
 extension PublicKey {
-    /// The X25519 public key derived from this Ed25519 key; nil for the one y (1) that has no
-    /// Montgomery image.
-    public var x25519: [UInt8]? { Field25519.montgomeryU(fromEdwards: bytes) }
+    /// The X25519 public key derived from this Ed25519 key; nil for the keys
+    /// ``X25519FromEd25519/publicKey(_:)`` refuses (non-canonical y, y = 1).
+    public var x25519: [UInt8]? { try? X25519FromEd25519.publicKey(bytes) }
+
+    /// The same key as swift-crypto's type, for key agreement and HPKE.
+    public func keyAgreementPublicKey() throws(X25519ConversionError) -> Curve25519.KeyAgreement.PublicKey {
+        let u = try X25519FromEd25519.publicKey(bytes)
+        // Any 32 bytes are an X25519 public key to swift-crypto; this cannot fail.
+        guard let key = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: u) else { throw .wrongLength(u.count) }
+        return key
+    }
 }
 
 extension SigningKey {
@@ -28,6 +78,17 @@ extension SigningKey {
 enum Field25519 {
     typealias Element = [Int64]
 
+    /// Whether the 255-bit y of an Edwards encoding (sign bit ignored) is below p. The only
+    /// values ≥ p are p … 2^255 − 1: bytes 1…30 all 0xFF, byte 31 0x7F once the sign bit is
+    /// cleared, byte 0 ≥ 0xED.
+    static func isCanonical(_ key: [UInt8]) -> Bool {
+        guard key.count == 32 else { return false }
+        guard key[31] & 0x7F == 0x7F, key[1..<31].allSatisfy({ $0 == 0xFF }) else { return true }
+        return key[0] < 0xED
+    }
+
+    /// The raw map, reducing whatever y it gets (callers check ``isCanonical(_:)`` first); nil
+    /// for the wrong length or y ≡ 1.
     static func montgomeryU(fromEdwards key: [UInt8]) -> [UInt8]? {
         guard key.count == 32 else { return nil }
         let y = unpack(key)  // drops the sign bit of x
