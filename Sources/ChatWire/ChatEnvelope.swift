@@ -165,6 +165,18 @@ public struct ChatEnvelope: Equatable, Sendable {
         guard signature.count == Self.signatureLength else { throw .invalid(field: "signature", reason: "must be \(Self.signatureLength) bytes") }
     }
 
+    /// What a direct message's sealed content is bound to (the HPKE additional data): the room,
+    /// both DIDs and the id, so the ciphertext cannot be lifted into another envelope.
+    public static func directAAD(room: String, sender: String, to: String, id: [UInt8]) -> [UInt8] {
+        var w = ByteWriter()
+        w.raw(Array("elastos.chat.direct.v1".utf8)); w.u8(0)
+        for t in [room, sender, to] { w.lengthPrefixed(Array(t.utf8)) }
+        w.u32(UInt32(truncatingIfNeeded: id.count)); w.raw(id)
+        return w.bytes
+    }
+
+    public var directAAD: [UInt8] { Self.directAAD(room: room, sender: sender, to: to, id: id) }
+
     /// The GossipSub topic of a room: versioned and namespaced, so other apps' topics and
     /// future versions never mix with it.
     public static func topic(room: String) -> String { "elastos/chat/1/" + room }

@@ -87,7 +87,7 @@ public struct ChatRoom: Sendable {
             } else if nicks[e.nick] == nil {
                 nicks[e.nick] = e.sender
             }
-            insert(e)
+            if e.kind == .message { insert(e) }  // direct messages stay out of the room's history
             return .show(e, warning: warning)
         }
     }

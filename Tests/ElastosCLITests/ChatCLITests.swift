@@ -139,6 +139,63 @@ final class ChatProcess: @unchecked Sendable {
         #expect(alice.event("left", 30) { $0["nick"] as? String == "bob" } != nil)
     }
 
+    @Test func aDirectMessageReachesOnlyItsRecipient() throws {
+        try require()
+        let (a, nodeA) = try node("a"), (b, nodeB) = try node("b"), (c, nodeC) = try node("c")
+        defer { CLI.stopNode(nodeA); CLI.stopNode(nodeB); CLI.stopNode(nodeC) }
+        let alice = try ChatProcess(home: a.home, ["--nick", "alice"])
+        defer { alice.quit() }
+        let ticketText = try #require(alice.event("ready")?["ticket"] as? String)
+        let bob = try ChatProcess(home: b.home, ["--nick", "bob", "--connect", ticketText])
+        defer { bob.quit() }
+        let carol = try ChatProcess(home: c.home, ["--nick", "carol", "--connect", ticketText])
+        defer { carol.quit() }
+        let bobDID = try #require(bob.event("ready")?["did"] as? String)
+        // Eve runs a bare libp2p peer on the room's topic and records every payload.
+        let ticket = try Ticket(parsing: ticketText)
+        let eve = Process()
+        eve.executableURL = URL(fileURLWithPath: CLI.binary)
+        eve.arguments = ["peer", "sub", ChatEnvelope.topic(room: "#general"), "--json", "--timeout", "90",
+                         "--connect", "\(ticket.dialAddresses[0])/p2p/\(ticket.peer)", "--home", dir.path + "/eve"]
+        let eveOut = Pipe()
+        eve.standardOutput = eveOut
+        eve.standardError = FileHandle.nullDevice
+        eve.standardInput = Pipe()
+        try eve.run()
+        defer { if eve.isRunning { kill(eve.processIdentifier, SIGKILL) }; eve.waitUntilExit() }
+        for other in ["bob", "carol"] {
+            #expect(alice.event("joined") { $0["nick"] as? String == other } != nil, "\(other) not seen: \(alice.all)")
+        }
+        #expect(bob.event("joined") { $0["nick"] as? String == "alice" } != nil)
+
+        alice.type("/msg bob the key is under the mat")
+        let got = bob.event("direct") { $0["text"] as? String == "the key is under the mat" }
+        #expect(got?["nick"] as? String == "alice", "bob did not get the direct message: \(bob.all)")
+        #expect(got?["to"] as? String == bobDID)
+        #expect(alice.event("direct", 5) { $0["self"] as? Bool == true } != nil)
+        // A later room message reaches carol, so she was listening all along.
+        alice.type("now for everyone")
+        #expect(carol.message(from: "alice", text: "now for everyone") != nil)
+        #expect(!carol.all.contains { ($0["text"] as? String)?.contains("under the mat") == true }, "\(carol.all)")
+        #expect(!carol.all.contains { $0["event"] as? String == "direct" })
+
+        // What eve saw: the direct envelope, signed and addressed to bob, its content sealed.
+        kill(eve.processIdentifier, SIGKILL)  // ours; it has printed what it saw
+        eve.waitUntilExit()
+        let lines = String(decoding: eveOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
+        let envelopes = lines.compactMap { line -> ChatEnvelope? in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let hex = o["data_hex"] as? String,
+                  let bytes = PeerPubHex.bytes(hex) else { return nil }
+            return try? ChatEnvelope(decoding: bytes)
+        }
+        let direct = try #require(envelopes.first { $0.kind == .direct }, "eve saw no direct envelope among \(envelopes.count)")
+        #expect(direct.to == bobDID)
+        #expect(direct.content.count == Array("the key is under the mat".utf8).count + 48)
+        let secret = Array("under the mat".utf8)
+        #expect(!direct.encoded().indices.contains { i in direct.encoded()[i...].starts(with: secret) })
+        #expect(envelopes.contains { $0.kind == .message && $0.text == "now for everyone" })
+    }
+
     @Test func forgedReplayedStaleAndOversizedEnvelopesAreDroppedAndTheRealOneShown() throws {
         try require()
         let (a, nodeA) = try node("a")
@@ -187,5 +244,20 @@ final class ChatProcess: @unchecked Sendable {
         #expect(dropped.contains { $0.contains("at most \(ChatEnvelope.maxText)") }, "\(dropped)")
         let shown = alice.all.filter { $0["event"] as? String == "message" }.compactMap { $0["text"] as? String }
         #expect(shown == ["the real one"])
+    }
+}
+
+enum PeerPubHex {
+    static func bytes(_ text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        var i = 0
+        while i < digits.count {
+            guard let v = UInt8(String(decoding: digits[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
+            out.append(v)
+            i += 2
+        }
+        return out
     }
 }

@@ -130,9 +130,9 @@ struct ChatApp {
 
     /// Signs and publishes one envelope; returns it (nil if it could not be sent).
     @discardableResult
-    mutating func publish(_ kind: ChatKind, in room: String, content: [UInt8], to: String = "") -> ChatEnvelope? {
+    mutating func publish(_ kind: ChatKind, in room: String, content: [UInt8], to: String = "", id: [UInt8]? = nil) -> ChatEnvelope? {
         var e = ChatEnvelope(kind: kind, room: room, sender: me.did, app: appName, nick: nick, to: to,
-                             timestamp: Capsule.wallClockMilliseconds(), id: Capsule.randomBytes(ChatEnvelope.idLength), content: content)
+                             timestamp: Capsule.wallClockMilliseconds(), id: id ?? Capsule.randomBytes(ChatEnvelope.idLength), content: content)
         do throws(GuestError) {
             e.signature = try Runtime.call(uri: "elastos://did/self/sign", action: .execute, token: didToken, body: e.signingBytes)
             mine.insert(e.id)
@@ -159,6 +159,34 @@ struct ChatApp {
         guard bytes.count <= ChatEnvelope.maxText else { report(error: "a message may be at most \(ChatEnvelope.maxText) bytes"); return }
         guard let e = publish(.message, in: current, content: bytes) else { return }
         show(e, own: true, warning: nil)
+    }
+
+    /// `/msg nick text`: sealed to the DID that nick belongs to (HPKE through the DID provider),
+    /// signed like any envelope, and published on the current room's topic, where everyone
+    /// relays it and only the recipient's node can open it.
+    mutating func direct(_ rest: String) {
+        let parts = rest.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2 else { report(error: "usage: /msg NICK TEXT"); return }
+        let target = String(parts[0]), text = String(parts[1])
+        guard !current.isEmpty, let state = rooms[current] else { report(error: "join a room first: /join #general"); return }
+        guard let did = state.nicks[target] else {
+            report(error: "nobody called '\(target)' has been heard from on \(current); they must join or speak first")
+            return
+        }
+        let bytes = Array(text.utf8)
+        guard bytes.count <= ChatEnvelope.maxText else { report(error: "a message may be at most \(ChatEnvelope.maxText) bytes"); return }
+        let id = Capsule.randomBytes(ChatEnvelope.idLength)
+        let aad = ChatEnvelope.directAAD(room: current, sender: me.did, to: did, id: id)
+        let sealed: [UInt8]
+        do throws(GuestError) {
+            sealed = try Runtime.call(uri: "elastos://did/seal", action: .read, token: didToken,
+                                      body: DIDSealRequest(recipient: did, aad: aad, plaintext: bytes).encoded())
+        } catch {
+            report(error: "cannot seal to \(target): \(error.description)")
+            return
+        }
+        guard let e = publish(.direct, in: current, content: sealed, to: did, id: id) else { return }
+        showDirect(e, text: text, own: true, peer: target)
     }
 
     // MARK: Receiving
@@ -196,6 +224,15 @@ struct ChatApp {
         let outcome = state.receive(e, verified: verified, now: Capsule.wallClockMilliseconds())
         rooms[room] = state
         switch outcome {
+        case .show(let message, let warning) where message.kind == .direct:
+            // Everyone on the topic relays it; only the recipient's node can open it.
+            guard message.to == me.did else { return }
+            guard let text = open(message) else {
+                drop("a direct message from \(ChatRoom.short(message.sender)) does not open with this node's key")
+                return
+            }
+            if let warning { info("warning: " + ChatText.sanitized(warning)) }
+            showDirect(message, text: text, own: false, peer: message.nick)
         case .show(let message, let warning):
             show(message, own: false, warning: warning)
         case .joined(let m):
@@ -209,6 +246,14 @@ struct ChatApp {
         case .rejected(let why):
             drop("refused a message on \(room) from \(ChatRoom.short(e.sender)): \(why)")
         }
+    }
+
+    /// Opens a direct message sealed to this node's DID (the DID provider holds the key).
+    func open(_ e: ChatEnvelope) -> String? {
+        let request = DIDOpenRequest(aad: e.directAAD, sealed: e.content)
+        guard let plain = try? Runtime.call(uri: "elastos://did/self/open", action: .execute, token: didToken, body: request.encoded()),
+              let text = String(validating: plain, as: UTF8.self), !plain.isEmpty, plain.count <= ChatEnvelope.maxText else { return nil }
+        return ChatText.sanitized(text)
     }
 
     /// Asks the DID provider whether the sender's DID signed this envelope (for its app).
@@ -266,6 +311,7 @@ struct ChatApp {
         case "/ticket":
             if json { emit("{\"event\":\"ticket\",\"ticket\":\(ChatText.json(me.ticket))}") } else { emit("Your ticket: \(me.ticket)") }
         case "/connect": connectTo(rest)
+        case "/msg": direct(rest)
         default: report(error: "unknown command \(command); /help lists them")
         }
     }
@@ -300,7 +346,8 @@ struct ChatApp {
             "/join #room   join a room (and make it current)", "/part [#room] leave a room",
             "/rooms        the rooms you are in", "/nick NAME    change your nick",
             "/peers        who is in the current room", "/ticket       your ticket, for others to --connect",
-            "/connect T    connect to a peer by its ticket", "/quit         leave every room and exit",
+            "/connect T    connect to a peer by its ticket", "/msg NICK T   a direct message, end-to-end encrypted to NICK's DID",
+            "/quit         leave every room and exit",
         ]
         for l in lines { info(l) }
     }
@@ -317,6 +364,15 @@ struct ChatApp {
             if let warning { info("warning: " + ChatText.sanitized(warning)) }
             let prefix = rooms.count > 1 ? "[\(e.room)] " : ""
             emit(prefix + "<\(ChatText.sanitized(e.nick))> " + e.text)
+        }
+    }
+
+    func showDirect(_ e: ChatEnvelope, text: String, own: Bool, peer: String) {
+        if json {
+            emit("{\"event\":\"direct\",\"room\":\(ChatText.json(e.room)),\"nick\":\(ChatText.json(e.nick)),\"did\":\(ChatText.json(e.sender)),"
+                 + "\"to\":\(ChatText.json(e.to)),\"app\":\(ChatText.json(e.app)),\"ts\":\(e.timestamp),\"id\":\"\(ChatText.hex(e.id))\",\"text\":\(ChatText.json(text)),\"self\":\(own)}")
+        } else {
+            emit(own ? "-> *\(ChatText.sanitized(peer))* \(text)" : "*\(ChatText.sanitized(peer))* \(text)")
         }
     }
 
