@@ -25,6 +25,11 @@ public enum ChatKind: UInt8, Sendable, Equatable {
     case leave = 4
     /// A direct message: `content` is sealed to the DID in `to` (HPKE, docs/CHAT.md).
     case direct = 5
+    /// A newcomer asks the room for recent messages.
+    case historyRequest = 6
+    /// Recent room messages for the DID in `to`: `content` is ``ChatHistory``, each inner
+    /// envelope still signed by its own author.
+    case history = 7
 }
 
 /// Why a chat envelope was refused.
@@ -57,6 +62,8 @@ public struct ChatEnvelope: Equatable, Sendable {
     public static let maxText = 4096
     /// Sealed content of a direct message.
     public static let maxSealed = 8192
+    /// A history answer's content.
+    public static let maxHistory = 48 << 10
     public static let maxNick = 32
 
     public var kind: ChatKind
@@ -138,7 +145,7 @@ public struct ChatEnvelope: Equatable, Sendable {
         to = try text("to", max: 128)
         do { timestamp = try r.u64() } catch { throw .truncated(field: "timestamp") }
         id = try blob("id", max: Self.idLength)
-        content = try blob("content", max: kind == .direct ? Self.maxSealed : Self.maxText)
+        content = try blob("content", max: kind == .direct ? Self.maxSealed : kind == .history ? Self.maxHistory : Self.maxText)
         signature = try blob("signature", max: Self.signatureLength)
         guard r.isAtEnd else { throw .trailingBytes(r.remaining) }
         try validate()
@@ -158,8 +165,11 @@ public struct ChatEnvelope: Equatable, Sendable {
             guard to.isEmpty else { throw .invalid(field: "to", reason: "is only for direct messages") }
             guard !content.isEmpty, content.count <= Self.maxText else { throw .invalid(field: "content", reason: "must be 1 to \(Self.maxText) bytes") }
             guard String(validating: content, as: UTF8.self) != nil else { throw .invalidUTF8(field: "content") }
-        case .join, .heartbeat, .leave:
-            guard to.isEmpty, content.isEmpty else { throw .invalid(field: "content", reason: "is empty for presence") }
+        case .join, .heartbeat, .leave, .historyRequest:
+            guard to.isEmpty, content.isEmpty else { throw .invalid(field: "content", reason: "is empty for presence and history requests") }
+        case .history:
+            guard to.hasPrefix("did:key:z") else { throw .invalid(field: "to", reason: "a history answer needs the requester's did:key") }
+            guard content.count <= Self.maxHistory else { throw .invalid(field: "content", reason: "is over \(Self.maxHistory) bytes") }
         }
         guard id.count == Self.idLength else { throw .invalid(field: "id", reason: "must be \(Self.idLength) bytes") }
         guard signature.count == Self.signatureLength else { throw .invalid(field: "signature", reason: "must be \(Self.signatureLength) bytes") }
@@ -283,5 +293,48 @@ public enum ChatText {
         }
         out.append(UInt8(ascii: "\""))
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// The content of a history answer: `count:u16 ‖ blob*`, each blob a complete signed envelope
+/// of kind message, oldest first.
+public enum ChatHistory {
+    /// At most this many messages in one answer.
+    public static let maxMessages = 50
+
+    /// The newest messages of `history` that fit (count and size), oldest first.
+    public static func encode(_ history: [ChatEnvelope]) -> [UInt8] {
+        var chosen: [[UInt8]] = []
+        var size = 2
+        for e in history.reversed() where e.kind == .message {
+            let bytes = e.encoded()
+            guard chosen.count < maxMessages, size + 4 + bytes.count <= ChatEnvelope.maxHistory else { break }
+            chosen.append(bytes)
+            size += 4 + bytes.count
+        }
+        var w = ByteWriter(capacity: size)
+        w.u16(UInt16(chosen.count))
+        for bytes in chosen.reversed() { w.u32(UInt32(bytes.count)); w.raw(bytes) }
+        return w.bytes
+    }
+
+    public static func decode(_ content: [UInt8]) throws(ChatWireError) -> [ChatEnvelope] {
+        var r = ByteReader(content)
+        let n: Int
+        do { n = Int(try r.u16()) } catch { throw .truncated(field: "history count") }
+        guard n <= maxMessages else { throw .invalid(field: "history", reason: "holds \(n) messages; at most \(maxMessages)") }
+        var out: [ChatEnvelope] = []
+        for _ in 0..<n {
+            let bytes: [UInt8]
+            do {
+                let length = Int(try r.u32())
+                bytes = try r.take(length)
+            } catch { throw .truncated(field: "history entry") }
+            let e = try ChatEnvelope(decoding: bytes)
+            guard e.kind == .message else { throw .invalid(field: "history", reason: "may hold room messages only") }
+            out.append(e)
+        }
+        guard r.isAtEnd else { throw .trailingBytes(r.remaining) }
+        return out
     }
 }

@@ -23,6 +23,11 @@ public enum ChatOutcome: Equatable, Sendable {
     case duplicate
     /// Not accepted, and why (for a log line; never shown as a message).
     case rejected(String)
+    /// Someone asks for recent messages (answer with ``ChatHistory``).
+    case historyRequested(ChatMember)
+    /// A history answer (its outer envelope checked): check each inner envelope's signature and
+    /// hand it to ``ChatRoom/receiveHistorical(_:verified:)``.
+    case history(ChatEnvelope)
 }
 
 public struct ChatRoom: Sendable {
@@ -79,6 +84,11 @@ public struct ChatRoom: Sendable {
             members[key] = member
             if nicks[e.nick] == nil { nicks[e.nick] = e.sender }
             return known ? .refreshed : .joined(member)
+        case .historyRequest:
+            // Not presence: the requester is announced by its own join or heartbeat.
+            return .historyRequested(member)
+        case .history:
+            return .history(e)
         case .message, .direct:
             members[key] = member
             var warning: String?
@@ -90,6 +100,18 @@ public struct ChatRoom: Sendable {
             if e.kind == .message { insert(e) }  // direct messages stay out of the room's history
             return .show(e, warning: warning)
         }
+    }
+
+    /// An older message relayed in a history answer. It must be signed by its author (checked by
+    /// the caller), made for this room and not seen yet; age is no reason to refuse it, but it
+    /// counts against nobody's rate and binds no nick.
+    public mutating func receiveHistorical(_ e: ChatEnvelope, verified: Bool) -> ChatOutcome {
+        guard verified else { return .rejected("a relayed message's signature does not verify for \(e.sender)") }
+        guard e.kind == .message else { return .rejected("history may hold room messages only") }
+        guard e.room == name else { return .rejected("a relayed message made for \(e.room), offered on \(name)") }
+        guard remember(e.id) else { return .duplicate }
+        insert(e)
+        return .show(e, warning: nicks[e.nick].map { $0 == e.sender ? nil : "nick '\(e.nick)' was first used by \(Self.short($0))" } ?? nil)
     }
 
     /// Records our own envelope (shown at once, never taken back from the network).

@@ -193,4 +193,34 @@ struct Signer {
         for (t, id) in arrivals { _ = room.receive(alice.envelope(at: now + t, id: id), verified: true, now: now + 100) }
         #expect(room.history.map { [UInt8]([UInt8($0.timestamp - now), $0.id[0]]) } == [[10, 2], [10, 9], [20, 4], [20, 5], [30, 1]])
     }
+
+    @Test func historyAnswersCarryTheNewestSignedMessagesAndAreCheckedOneByOne() throws {
+        var source = ChatRoom(name: "#general")
+        // A second apart, inside the rate limit.
+        for i in 0..<60 { _ = source.receive(alice.envelope(text: "m\(i)", at: now + UInt64(i) * 1000, id: UInt8(i)), verified: true, now: now + UInt64(i) * 1000) }
+        let content = ChatHistory.encode(source.history)
+        let inner = try ChatHistory.decode(content)
+        #expect(inner.count == ChatHistory.maxMessages)
+        #expect(inner.map(\.text) == (10..<60).map { "m\($0)" })  // the newest 50, oldest first
+        #expect(inner.allSatisfy(Signer.verifies))
+        var late = ChatRoom(name: "#general")
+        var shown = 0
+        for e in inner { if case .show = late.receiveHistorical(e, verified: Signer.verifies(e)) { shown += 1 } }
+        #expect(shown == 50)
+        #expect(late.receiveHistorical(inner[0], verified: true) == .duplicate)
+        // Forged, foreign-room and non-message entries are refused; old age is not a reason.
+        var forged = alice.envelope(text: "forged", at: now - 86_400_000, id: 200)
+        forged.content = Array("changed".utf8)
+        guard case .rejected = late.receiveHistorical(forged, verified: Signer.verifies(forged)) else { Issue.record("forged accepted"); return }
+        let old = alice.envelope(text: "a day ago", at: now - 86_400_000, id: 201)
+        guard case .show = late.receiveHistorical(old, verified: Signer.verifies(old)) else { Issue.record("old refused"); return }
+        guard case .rejected = late.receiveHistorical(alice.envelope(room: "#random", at: now, id: 202), verified: true) else { Issue.record("foreign accepted"); return }
+        // An answer holding presence instead of messages does not decode.
+        var w: [UInt8] = [0, 1]
+        let join = alice.envelope(.join, at: now, id: 203).encoded()
+        w += [UInt8(join.count >> 24), UInt8((join.count >> 16) & 0xFF), UInt8((join.count >> 8) & 0xFF), UInt8(join.count & 0xFF)] + join
+        #expect(throws: ChatWireError.self) { _ = try ChatHistory.decode(w) }
+        #expect(throws: ChatWireError.self) { _ = try ChatHistory.decode([0xFF, 0xFF]) }
+        #expect(throws: ChatWireError.self) { _ = try ChatHistory.decode(content + [0]) }
+    }
 }

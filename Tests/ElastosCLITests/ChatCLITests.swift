@@ -139,6 +139,37 @@ final class ChatProcess: @unchecked Sendable {
         #expect(alice.event("left", 30) { $0["nick"] as? String == "bob" } != nil)
     }
 
+    @Test func aLateJoinerGetsRecentHistoryCheckedAndInOrder() throws {
+        try require()
+        let (a, nodeA) = try node("a"), (b, nodeB) = try node("b"), (c, nodeC) = try node("c")
+        defer { CLI.stopNode(nodeA); CLI.stopNode(nodeB); CLI.stopNode(nodeC) }
+        let alice = try ChatProcess(home: a.home, ["--nick", "alice"])
+        defer { alice.quit() }
+        let ticket = try #require(alice.event("ready")?["ticket"] as? String)
+        let bob = try ChatProcess(home: b.home, ["--nick", "bob", "--connect", ticket])
+        defer { bob.quit() }
+        #expect(alice.event("joined") { $0["nick"] as? String == "bob" } != nil)
+        #expect(bob.event("joined") { $0["nick"] as? String == "alice" } != nil)
+        let said = [("alice", alice, "first"), ("bob", bob, "second"), ("alice", alice, "third")]
+        for (nick, chat, text) in said {
+            chat.type(text)
+            // Each is heard before the next is said, so the order is the order of time.
+            for listener in [alice, bob] { #expect(listener.message(from: nick, text: text) != nil) }
+        }
+        // Carol arrives later, on a third node: the room's recent messages come to her.
+        let carol = try ChatProcess(home: c.home, ["--nick", "carol", "--connect", ticket])
+        defer { carol.quit() }
+        for (nick, _, text) in said {
+            let got = carol.message(from: nick, text: text)
+            #expect(got?["history"] as? Bool == true, "carol did not get '\(text)' as history: \(carol.all)")
+        }
+        let order = carol.all.filter { $0["event"] as? String == "message" }.compactMap { $0["text"] as? String }
+        #expect(order == said.map(\.2), "history out of order: \(order)")
+        // Live messages after that are not marked as history.
+        bob.type("welcome carol")
+        #expect(carol.message(from: "bob", text: "welcome carol")?["history"] == nil)
+    }
+
     @Test func aDirectMessageReachesOnlyItsRecipient() throws {
         try require()
         let (a, nodeA) = try node("a"), (b, nodeB) = try node("b"), (c, nodeC) = try node("c")

@@ -26,6 +26,11 @@ struct ChatApp {
     var nextPresence: UInt64 = 0
     var quickPresences = 0
     var running = true
+    /// Rooms whose history we have asked for (once, when someone else is first heard there).
+    var historyAsked: Set<String> = []
+    /// History answers we owe: to whom, in which room, when (a random short delay, so that when
+    /// several members could answer, most see an earlier answer and stay quiet).
+    var owedHistory: [(room: String, to: String, due: UInt64)] = []
     let connect: [String]
     let firstRoom: String
 
@@ -235,7 +240,21 @@ struct ChatApp {
             showDirect(message, text: text, own: false, peer: message.nick)
         case .show(let message, let warning):
             show(message, own: false, warning: warning)
+        case .historyRequested(let m):
+            guard m.did != me.did || m.app != appName, !(state.history.isEmpty) else { break }
+            if !owedHistory.contains(where: { $0.room == room && $0.to == m.did }) {
+                owedHistory.append((room, m.did, Capsule.wallClockMilliseconds() + 50 + UInt64(Capsule.randomBytes(1)[0]) * 2))
+            }
+        case .history(let answer):
+            // Someone answered this requester: ours is not needed any more.
+            owedHistory.removeAll { $0.room == room && $0.to == answer.to }
+            guard answer.to == me.did else { break }
+            takeHistory(answer, room: room)
         case .joined(let m):
+            if !historyAsked.contains(room) {
+                historyAsked.insert(room)
+                publish(.historyRequest, in: room, content: [])
+            }
             // A newcomer learns who is here from our presence, soon rather than at the next heartbeat.
             if e.kind == .join { nextPresence = min(nextPresence, Capsule.wallClockMilliseconds() + 100 + UInt64(Capsule.randomBytes(1)[0]) * 2) }
             if json { emit(memberJSON("joined", m, room)) } else { info("\(ChatText.sanitized(m.nick)) joined \(room)") }
@@ -245,6 +264,27 @@ struct ChatApp {
             break
         case .rejected(let why):
             drop("refused a message on \(room) from \(ChatRoom.short(e.sender)): \(why)")
+        }
+    }
+
+    /// Shows the messages of a history answer meant for us, each checked against its own
+    /// author's signature, in time order, skipping what we have seen.
+    mutating func takeHistory(_ answer: ChatEnvelope, room: String) {
+        let inner: [ChatEnvelope]
+        do throws(ChatWireError) { inner = try ChatHistory.decode(answer.content) } catch {
+            drop("a malformed history answer from \(ChatRoom.short(answer.sender)): \(error.description)")
+            return
+        }
+        for e in inner.sorted(by: ChatRoom.before) {
+            let verified = verify(e)
+            guard var state = rooms[room] else { return }
+            let outcome = state.receiveHistorical(e, verified: verified)
+            rooms[room] = state
+            switch outcome {
+            case .show(let message, let warning): show(message, own: message.sender == me.did && message.app == appName, warning: warning, earlier: true)
+            case .rejected(let why): drop("refused a relayed message from \(ChatRoom.short(e.sender)): \(why)")
+            default: break
+            }
         }
     }
 
@@ -267,6 +307,12 @@ struct ChatApp {
 
     mutating func tick() {
         let now = Capsule.wallClockMilliseconds()
+        let due = owedHistory.filter { $0.due <= now }
+        owedHistory.removeAll { $0.due <= now }
+        for owed in due {
+            guard let state = rooms[owed.room], !state.history.isEmpty else { continue }
+            publish(.history, in: owed.room, content: ChatHistory.encode(state.history), to: owed.to)
+        }
         guard now >= nextPresence else { return }
         quickPresences += 1
         nextPresence = now + (quickPresences < 4 ? 700 * UInt64(quickPresences) : ChatRoom.heartbeatInterval)
@@ -354,15 +400,16 @@ struct ChatApp {
 
     // MARK: Output
 
-    func show(_ e: ChatEnvelope, own: Bool, warning: String?) {
+    func show(_ e: ChatEnvelope, own: Bool, warning: String?, earlier: Bool = false) {
         if json {
             var line = "{\"event\":\"message\",\"room\":\(ChatText.json(e.room)),\"nick\":\(ChatText.json(e.nick)),\"did\":\(ChatText.json(e.sender)),"
                 + "\"app\":\(ChatText.json(e.app)),\"ts\":\(e.timestamp),\"id\":\"\(ChatText.hex(e.id))\",\"text\":\(ChatText.json(e.text)),\"self\":\(own)"
+            if earlier { line += ",\"history\":true" }
             if let warning { line += ",\"warning\":\(ChatText.json(warning))" }
             emit(line + "}")
         } else {
             if let warning { info("warning: " + ChatText.sanitized(warning)) }
-            let prefix = rooms.count > 1 ? "[\(e.room)] " : ""
+            let prefix = (earlier ? "(earlier) " : "") + (rooms.count > 1 ? "[\(e.room)] " : "")
             emit(prefix + "<\(ChatText.sanitized(e.nick))> " + e.text)
         }
     }
