@@ -107,6 +107,12 @@ public enum Runtime {
     public static func nextEvent(timeoutMilliseconds: Int32 = -1) throws(GuestError) -> Event? {
         try RuntimeConnection.shared.nextEvent(timeoutMilliseconds: timeoutMilliseconds)
     }
+    /// Like ``nextEvent(timeoutMilliseconds:)``, but also returns nil as soon as stdin has input
+    /// (``Console/inputReady(timeoutMilliseconds:)``): one wait for both the runtime and the
+    /// keyboard, for interactive capsules.
+    public static func nextEvent(timeoutMilliseconds: Int32, wakeOnInput: Bool) throws(GuestError) -> Event? {
+        try RuntimeConnection.shared.nextEvent(timeoutMilliseconds: timeoutMilliseconds, wakeOnInput: wakeOnInput)
+    }
     /// For provider capsules: the next call to carry out, waiting up to `timeoutMilliseconds`
     /// (negative: until one comes); nil on timeout.
     public static func nextCall(timeoutMilliseconds: Int32 = -1) throws(GuestError) -> ServedCall? {
@@ -201,6 +207,12 @@ public final class RuntimeConnection: @unchecked Sendable {
         }
     }
 
+    public func nextEvent(timeoutMilliseconds: Int32, wakeOnInput: Bool) throws(GuestError) -> Event? {
+        try exclusive { () throws(GuestError) -> Event? in
+            try waitFor(timeoutMilliseconds, wakeOnInput: wakeOnInput) { () -> Event? in takeEvent() }
+        }
+    }
+
     public func nextCall(timeoutMilliseconds: Int32 = -1) throws(GuestError) -> ServedCall? {
         try exclusive { () throws(GuestError) -> ServedCall? in
             try waitFor(timeoutMilliseconds) { () -> ServedCall? in takeCall() }
@@ -218,17 +230,27 @@ public final class RuntimeConnection: @unchecked Sendable {
     }
 
     /// Reads frames, filing them, until `take` finds something or the timeout passes.
-    private func waitFor<T>(_ timeoutMilliseconds: Int32, _ take: () -> T?) throws(GuestError) -> T? {
+    /// With `wakeOnInput`, also returns nil once stdin has input. Natively that is one poll on
+    /// both descriptors; a WASM guest has no such call, so it waits in 5 ms slices and looks
+    /// at stdin between them.
+    private func waitFor<T>(_ timeoutMilliseconds: Int32, wakeOnInput: Bool = false, _ take: () -> T?) throws(GuestError) -> T? {
         if let e = take() { return e }
         let deadline = timeoutMilliseconds < 0 ? nil : Optional(System.monotonicNanoseconds() + UInt64(timeoutMilliseconds) * 1_000_000)
         while true {
+            if wakeOnInput && Console.inputReady(timeoutMilliseconds: 0) { return nil }
             var wait: Int32 = -1
             if let deadline {
                 let now = System.monotonicNanoseconds()
                 wait = now >= deadline ? 0 : Int32(clamping: (deadline - now + 999_999) / 1_000_000)
             }
-            guard let frame = try transport.receive(timeoutMilliseconds: wait) else {
-                if deadline != nil { return nil }
+            #if arch(wasm32)
+            let slice: Int32 = wakeOnInput ? (wait < 0 ? 5 : min(wait, 5)) : wait
+            let received = try transport.receive(timeoutMilliseconds: slice)
+            #else
+            let received = try transport.receive(timeoutMilliseconds: wait, alsoWatching: wakeOnInput ? 0 : -1)
+            #endif
+            guard let frame = received else {
+                if let deadline, System.monotonicNanoseconds() >= deadline { return nil }
                 continue
             }
             file(frame)
@@ -348,7 +370,8 @@ final class Transport {
         guard ok else { throw errno == EPIPE ? .disconnected : .io(errno: errno) }
     }
 
-    func receive(timeoutMilliseconds: Int32) throws(GuestError) -> CapsuleFrame? {
+    /// The next frame, or nil when the timeout passes or `other` (if not -1) becomes readable.
+    func receive(timeoutMilliseconds: Int32, alsoWatching other: Int32 = -1) throws(GuestError) -> CapsuleFrame? {
         guard fd >= 0 else { throw .notConnected("ELASTOS_CAPSULE_FD is not set to a descriptor") }
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
         while true {
@@ -359,13 +382,14 @@ final class Transport {
             case .malformed(_, let e)?: throw .malformedFrame(e)
             case nil: break
             }
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&p, 1, timeoutMilliseconds)
+            var p = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: other, events: Int16(POLLIN), revents: 0)]
+            let ready = poll(&p, other >= 0 ? 2 : 1, timeoutMilliseconds)
             if ready < 0 {
                 if errno == EINTR { continue }
                 throw .io(errno: errno)
             }
             if ready == 0 { return nil }
+            if p[0].revents == 0 { return nil }  // only the other descriptor
             let n = chunk.withUnsafeMutableBytes { System.read(fd, $0) }
             if n == 0 { throw .disconnected }
             if n < 0 { throw .io(errno: errno) }

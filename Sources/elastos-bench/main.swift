@@ -21,7 +21,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
     print("""
         usage: elastos-bench [--quick] [--only SECTIONS]
           --quick          fewer, shorter rounds (CI smoke runs, < 20 s)
-          --only SECTIONS  comma-separated subset of cold,warm,warm-audit,issue,audit,uses,wasm,storage,native,carrier,microvm,gossipsub (for profiling;
+          --only SECTIONS  comma-separated subset of cold,warm,warm-audit,issue,audit,uses,wasm,storage,native,carrier,microvm,gossipsub,chat (for profiling;
                            the raw Ed25519 baseline always runs)
         """)
     exit(0)
@@ -109,6 +109,7 @@ struct Bench {
         if wants("carrier") { carrier(&rows) }  // CarrierBench.swift
         if wants("microvm") { microvm(&rows) }  // MicroVMBench.swift
         if wants("gossipsub") { gossipsub(&rows) }  // GossipSubBench.swift
+        if wants("chat") { chat(&rows) }  // ChatBench.swift
         summary(rows)
     }
 

@@ -46,8 +46,8 @@ struct ChatApp {
         start()
         while running {
             do throws(GuestError) {
-                // Events come at once; typing is looked at every 20 ms.
-                if let event = try Runtime.nextEvent(timeoutMilliseconds: 20) {
+                // One wait for events and typing; at least every 250 ms for housekeeping.
+                if let event = try Runtime.nextEvent(timeoutMilliseconds: 250, wakeOnInput: true) {
                     handle(event)
                     continue
                 }
@@ -55,7 +55,7 @@ struct ChatApp {
                 report(error: "the runtime connection failed: \(error.description)")
                 Capsule.exit(1)
             }
-            if Console.inputReady(timeoutMilliseconds: 0) {
+            while running && Console.inputReady(timeoutMilliseconds: 0) {
                 guard let line = Console.readLine() else { quit(); break }
                 input(line)
             }
