@@ -27,6 +27,9 @@ if [ "${ELASTOS_INSTALL_CAPSULES:-1}" = 1 ]; then
   "$PREFIX/bin/elastos" capsule install --dev capsules/native/storage-provider
   "$PREFIX/bin/elastos" capsule install --dev capsules/native/shell
   "$PREFIX/bin/elastos" capsule install --dev capsules/native/chat
+  # The same chat binary in a microVM (`elastos chat --capsule chat-microvm`; needs QEMU and the
+  # kernel from scripts/get-microvm-kernel.sh to run, docs/MICROVM.md).
+  "$PREFIX/bin/elastos" capsule install --dev capsules/microvm/chat-microvm
   # The WASM build of chat (`elastos chat --wasm`) needs Debian's wasi-libc and wasm32
   # builtins, which build-capsules.sh installs when it can (root or sudo).
   if scripts/build-capsules.sh chat; then

@@ -86,9 +86,9 @@ final class ChatProcess: @unchecked Sendable {
     }
 
     /// A node home with both chat capsules installed and its node running with Carrier on loopback.
-    func node(_ name: String) throws -> (CLI, Process) {
+    func node(_ name: String, also: [String] = []) throws -> (CLI, Process) {
         let cli = CLI(home: dir.path + "/" + name)
-        for capsule in [Self.nativeChat, Self.wasmChat] {
+        for capsule in [Self.nativeChat, Self.wasmChat] + also {
             let r = try cli.run(["capsule", "install", "--dev", capsule])
             try #require(r.status == 0, "install \(capsule): \(r.stderr)")
         }
@@ -137,6 +137,43 @@ final class ChatProcess: @unchecked Sendable {
         // Leaving is seen.
         bob.type("/quit")
         #expect(alice.event("left", 30) { $0["nick"] as? String == "bob" } != nil)
+    }
+
+    /// Issue 7's three-mode chat: the native, WASM and microVM builds of one chat app on one
+    /// runtime and one Carrier peer, and a user on a second node. Slow: the microVM boots under
+    /// software emulation here (a few seconds), but it runs in CI.
+    @Test func nativeWasmAndMicroVMChatsOnOneNodeAndAUserOnAnotherAllHearEachOther() throws {
+        try require()
+        try #require(MicroVMRunCLITests.unavailable == nil, "\(MicroVMRunCLITests.unavailable ?? "")")
+        let vmChat = MicroVMRunCLITests.microvm.appendingPathComponent("chat-microvm").path
+        try #require(FileManager.default.isExecutableFile(atPath: vmChat + "/chat"), "run scripts/build-native-capsules.sh chat")
+        let (a, nodeA) = try node("a", also: [vmChat]), (b, nodeB) = try node("b")
+        defer { CLI.stopNode(nodeA); CLI.stopNode(nodeB) }
+        let alice = try ChatProcess(home: a.home, ["--nick", "alice"])
+        defer { alice.quit() }
+        let ticket = try #require(alice.event("ready")?["ticket"] as? String)
+        let wasmy = try ChatProcess(home: a.home, ["--nick", "wasmy", "--wasm"])
+        defer { wasmy.quit() }
+        let vm = try ChatProcess(home: a.home, ["--nick", "vm", "--capsule", "chat-microvm"])
+        defer { vm.quit() }
+        #expect(vm.event("ready", 120)?["app"] as? String == "chat-microvm", "the microVM chat did not start: \(vm.all)")
+        let bob = try ChatProcess(home: b.home, ["--nick", "bob", "--connect", ticket])
+        defer { bob.quit() }
+        let chats = [("alice", alice, "chat"), ("wasmy", wasmy, "chat-wasm"), ("vm", vm, "chat-microvm"), ("bob", bob, "chat")]
+        for (nick, chat, _) in chats {
+            for (other, _, _) in chats where other != nick {
+                #expect(chat.event("joined", 60) { $0["nick"] as? String == other } != nil, "\(nick) never saw \(other): \(chat.all)")
+            }
+        }
+        for (nick, chat, app) in chats {
+            let text = "three modes: hello from \(nick)"
+            chat.type(text)
+            for (other, listener, _) in chats where other != nick {
+                let got = listener.message(from: nick, text: text)
+                #expect(got?["app"] as? String == app, "\(other) did not hear \(nick): \(listener.all)")
+                #expect(got?["self"] as? Bool == false)
+            }
+        }
     }
 
     @Test func aLateJoinerGetsRecentHistoryCheckedAndInOrder() throws {
