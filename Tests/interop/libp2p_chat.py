@@ -130,6 +130,17 @@ class Chat:
                     return e
         return None
 
+    async def nth_event(self, name, index, seconds=40):
+        """The event called `name` after the first `index` of them (counting from 0)."""
+        seen = []
+
+        def matches(e):
+            if e.get("event") == name:
+                seen.append(e)
+            return len(seen) > index
+        seen.clear()
+        return await self.next_event(matches, seconds)
+
     def type(self, line):
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
@@ -177,8 +188,16 @@ async def main():
             swift = ID.from_base58(ready["peer"])
             await pubsub.wait_for_subscription(swift, TOPIC, timeout=20)
 
-            # 1. chat → py
-            chat.type("hello py-libp2p")
+            # 1. chat → py. py has seen the chat node's subscription; the chat node must also have
+            # seen py's before its publish can reach py (on a loaded machine it may not yet have):
+            # send until the chat says the message went to a peer.
+            for attempt in range(40):
+                before = sum(1 for e in chat.events if e.get("event") == "sent")
+                chat.type("hello py-libp2p")
+                sent = await chat.nth_event("sent", before, 20)
+                if sent is not None and sent.get("recipients", 0) >= 1:
+                    break
+                await trio.sleep(0.5)
             message = None
             with trio.move_on_after(20):
                 while True:
