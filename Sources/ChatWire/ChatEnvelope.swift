@@ -304,34 +304,72 @@ public enum ChatHistory {
 
     /// The newest messages of `history` that fit (count and size), oldest first.
     public static func encode(_ history: [ChatEnvelope]) -> [UInt8] {
+        EnvelopeList.encode(history, prefix: [], maxMessages: maxMessages, maxBytes: ChatEnvelope.maxHistory)
+    }
+
+    public static func decode(_ content: [UInt8]) throws(ChatWireError) -> [ChatEnvelope] {
+        try EnvelopeList.decode(content, prefix: [], maxMessages: maxMessages, field: "history")
+    }
+}
+
+/// A room's history as a chat capsule keeps it in `localhost://storage/` between runs:
+/// `"elastos.chat.archive.v1\n" ‖ count:u16 ‖ blob*`, the same signed envelopes as a history
+/// answer (so every one is checked against its author's DID again when it is loaded), oldest
+/// first, at most ``maxMessages`` and ``maxBytes``.
+public enum ChatArchive {
+    public static let magic: [UInt8] = Array("elastos.chat.archive.v1\n".utf8)
+    public static let maxMessages = ChatRoom.historyLimit
+    public static let maxBytes = 2 << 20
+
+    public static func encode(_ history: [ChatEnvelope]) -> [UInt8] {
+        EnvelopeList.encode(history, prefix: magic, maxMessages: maxMessages, maxBytes: maxBytes)
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(ChatWireError) -> [ChatEnvelope] {
+        guard bytes.count <= maxBytes else { throw .invalid(field: "archive", reason: "is over \(maxBytes) bytes") }
+        return try EnvelopeList.decode(bytes, prefix: magic, maxMessages: maxMessages, field: "archive")
+    }
+}
+
+/// `prefix ‖ count:u16 ‖ (length:u32 ‖ envelope)*` with room messages only, oldest first.
+enum EnvelopeList {
+    /// The newest room messages of `history` that fit both limits, oldest first.
+    static func encode(_ history: [ChatEnvelope], prefix: [UInt8], maxMessages: Int, maxBytes: Int) -> [UInt8] {
         var chosen: [[UInt8]] = []
-        var size = 2
+        var size = prefix.count + 2
         for e in history.reversed() where e.kind == .message {
             let bytes = e.encoded()
-            guard chosen.count < maxMessages, size + 4 + bytes.count <= ChatEnvelope.maxHistory else { break }
+            guard chosen.count < maxMessages, size + 4 + bytes.count <= maxBytes else { break }
             chosen.append(bytes)
             size += 4 + bytes.count
         }
         var w = ByteWriter(capacity: size)
+        w.raw(prefix)
         w.u16(UInt16(chosen.count))
         for bytes in chosen.reversed() { w.u32(UInt32(bytes.count)); w.raw(bytes) }
         return w.bytes
     }
 
-    public static func decode(_ content: [UInt8]) throws(ChatWireError) -> [ChatEnvelope] {
+    static func decode(_ content: [UInt8], prefix: [UInt8], maxMessages: Int, field: String) throws(ChatWireError) -> [ChatEnvelope] {
         var r = ByteReader(content)
+        if !prefix.isEmpty {
+            let head: [UInt8]
+            do { head = try r.take(prefix.count) } catch { throw .truncated(field: "\(field) header") }
+            guard head == prefix else { throw .invalid(field: field, reason: "does not start with \(String(decoding: prefix.dropLast(), as: UTF8.self))") }
+        }
         let n: Int
-        do { n = Int(try r.u16()) } catch { throw .truncated(field: "history count") }
-        guard n <= maxMessages else { throw .invalid(field: "history", reason: "holds \(n) messages; at most \(maxMessages)") }
+        do { n = Int(try r.u16()) } catch { throw .truncated(field: "\(field) count") }
+        guard n <= maxMessages else { throw .invalid(field: field, reason: "holds \(n) messages; at most \(maxMessages)") }
         var out: [ChatEnvelope] = []
+        out.reserveCapacity(n)
         for _ in 0..<n {
             let bytes: [UInt8]
             do {
                 let length = Int(try r.u32())
                 bytes = try r.take(length)
-            } catch { throw .truncated(field: "history entry") }
+            } catch { throw .truncated(field: "\(field) entry") }
             let e = try ChatEnvelope(decoding: bytes)
-            guard e.kind == .message else { throw .invalid(field: "history", reason: "may hold room messages only") }
+            guard e.kind == .message else { throw .invalid(field: field, reason: "may hold room messages only") }
             out.append(e)
         }
         guard r.isAtEnd else { throw .trailingBytes(r.remaining) }

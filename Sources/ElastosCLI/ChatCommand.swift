@@ -19,6 +19,10 @@ struct ChatCommand: ParsableCommand {
             On another machine, `elastos chat --nick bob --connect <ticket>` connects to this \
             node directly and joins the same room. Messages are signed with each node's DID and \
             checked by every receiver (docs/CHAT.md). Typing /help lists the commands.
+
+            On a terminal the chat is full-screen: scrollback (PgUp/PgDn), the rooms and who is \
+            in them beside the messages, an input line that stays put, Tab to switch rooms, \
+            Ctrl+C to quit. --plain gives plain lines instead; --json one JSON object per line.
             """
     )
 
@@ -28,6 +32,7 @@ struct ChatCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Connect to this peer first (a ticket or multiaddr; repeatable).", valueName: "ticket"))
     var connect: [String] = []
     @Flag(help: "One JSON object per output line, for scripts.") var json = false
+    @Flag(help: "Plain lines on a terminal (the capsule's own line interface) instead of the full-screen chat.") var plain = false
     @Flag(help: "Run the WASM build of the chat capsule (chat-wasm) instead of the native one.") var wasm = false
     @Option(help: ArgumentHelp("The chat capsule to run: an installed name or CID, or (with --dev) a directory.", valueName: "capsule"))
     var capsule: String?
@@ -50,21 +55,31 @@ struct ChatCommand: ParsableCommand {
         let name = capsule ?? (wasm ? "chat-wasm" : "chat")
         var args = ["--nick", nick ?? Self.defaultNick(), "--room", room]
         for t in connect { args += ["--connect", t] }
-        if json { args.append("--json") }
+        let fullScreen = !json && !plain && isatty(0) == 1 && isatty(1) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+        if json || fullScreen { args.append("--json") }
+        let request: [String: Any] = ["op": "run", "target": Assembly.absolute(name), "args": args, "allow_declared": true, "dev": dev]
+        if fullScreen {
+            do {
+                throw ExitCode(try ChatTerminal(home: home, request: request).run())
+            } catch let refused as ChatRunRefused {
+                throw explain(refused.reason, name: name)
+            }
+        }
         // One request per control connection: the run goes on a fresh one.
         guard let conn = ControlClient.connect(home) else { throw CLIError("the node stopped answering on its control socket") }
-        let reply = try ControlClient.request(conn, ["op": "run", "target": Assembly.absolute(name), "args": args,
-                                                     "allow_declared": true, "dev": dev], fds: [0, 1, 2])
-        guard reply["ok"] as? Bool == true else {
-            let why = reply["error"] as? String ?? "run failed"
-            if capsule == nil, why.contains("not installed") || why.contains("no capsule") || why.contains("not found") {
-                throw CLIError("\(why)\nThe \(name) capsule is installed by scripts/install.sh (or: elastos capsule install --dev capsules/\(wasm ? "chat-wasm" : "native/chat"))")
-            }
-            throw CLIError(why)
-        }
+        let reply = try ControlClient.request(conn, request, fds: [0, 1, 2])
+        guard reply["ok"] as? Bool == true else { throw explain(reply["error"] as? String ?? "run failed", name: name) }
         let end = try ControlClient.readReply(conn)
         if let e = end["error"] as? String { FileHandle.standardError.write(Data("elastos: \(e)\n".utf8)) }
         throw ExitCode(Int32(end["code"] as? Int ?? 1))
+    }
+
+    /// Why the node would not run the chat capsule, with how to install it when that is why.
+    func explain(_ why: String, name: String) -> CLIError {
+        if capsule == nil, why.contains("not installed") || why.contains("no capsule") || why.contains("not found") {
+            return CLIError("\(why)\nThe \(name) capsule is installed by scripts/install.sh (or: elastos capsule install --dev capsules/\(wasm ? "chat-wasm" : "native/chat"))")
+        }
+        return CLIError(why)
     }
 
     /// $USER, if it is a valid nick, else "anon".

@@ -223,4 +223,28 @@ struct Signer {
         #expect(throws: ChatWireError.self) { _ = try ChatHistory.decode([0xFF, 0xFF]) }
         #expect(throws: ChatWireError.self) { _ = try ChatHistory.decode(content + [0]) }
     }
+
+    @Test func aSavedHistoryKeepsTheNewest500AndEveryTruncationIsATypedError() throws {
+        var room = ChatRoom(name: "#general")
+        for i in 0..<520 {
+            var e = alice.envelope(text: "m\(i)", at: now + UInt64(i), id: 0)
+            e.id = [UInt8(i & 0xFF), UInt8(i >> 8)] + [UInt8](repeating: 7, count: 14)
+            alice.sign(&e)
+            room.sent(e)
+        }
+        let saved = ChatArchive.encode(room.history)
+        #expect(saved.starts(with: ChatArchive.magic))
+        let kept = try ChatArchive.decode(saved)
+        #expect(kept.count == ChatArchive.maxMessages)
+        #expect(kept.first?.text == "m20" && kept.last?.text == "m519")
+        #expect(kept.allSatisfy(Signer.verifies))
+        #expect(ChatArchive.encode(kept) == saved)
+        // A history answer is not an archive (no header), nor the reverse.
+        #expect(throws: ChatWireError.self) { _ = try ChatArchive.decode(ChatHistory.encode(room.history)) }
+        #expect(throws: ChatWireError.self) { _ = try ChatHistory.decode(saved) }
+        let small = ChatArchive.encode(Array(room.history.suffix(3)))
+        for n in 0..<small.count { #expect(throws: ChatWireError.self) { _ = try ChatArchive.decode(Array(small.prefix(n))) } }
+        #expect(throws: ChatWireError.self) { _ = try ChatArchive.decode(small + [0]) }
+        #expect(try ChatArchive.decode(ChatArchive.encode([])).isEmpty)
+    }
 }

@@ -12,6 +12,7 @@ struct ChatApp {
     var current: String
     /// Joined rooms by name, and which subscription feeds each.
     var rooms: [String: ChatRoom] = [:]
+    var joinOrder: [String] = []
     var roomOfSubscription: [UInt32: String] = [:]
     var subscriptionOfRoom: [String: UInt32] = [:]
     var peerToken: [UInt8] = []
@@ -33,6 +34,12 @@ struct ChatApp {
     var owedHistory: [(room: String, to: String, due: UInt64)] = []
     let connect: [String]
     let firstRoom: String
+    /// `localhost://storage/apps/<app>/*`, where each room's history is kept between runs
+    /// (empty if storage was not granted: the chat then keeps nothing).
+    var storageToken: [UInt8] = []
+    /// Rooms whose history changed since it was last saved, and when saving is due.
+    var unsaved: Set<String> = []
+    var nextSave: UInt64 = 0
 
     init(options: Options) {
         nick = options.nick
@@ -79,6 +86,12 @@ struct ChatApp {
             report(error: "cannot start: \(error.description)")
             Capsule.exit(1)
         }
+        do throws(GuestError) {
+            storageToken = try Runtime.requestCapability(uri: "localhost://storage/apps/\(appName)/*", actions: ActionSet([.read, .write]),
+                                                         reason: "chat: keep your rooms' history between runs")
+        } catch {
+            info("history will not be kept between runs: \(error.description)")
+        }
         for target in connect { connectTo(target) }
         _ = subscribeToPeers()
         join(firstRoom)
@@ -104,17 +117,21 @@ struct ChatApp {
     // MARK: Rooms
 
     mutating func join(_ name: String) {
-        guard rooms[name] == nil else { current = name; return }
+        guard rooms[name] == nil else { current = name; roomsChanged(); return }
         do throws(GuestError) {
             let s = try Runtime.subscribe(uri: ChatEnvelope.topicURI(room: name), token: peerToken)
             rooms[name] = ChatRoom(name: name)
+            joinOrder.removeAll { $0 == name }
+            joinOrder.append(name)
             roomOfSubscription[s] = name
             subscriptionOfRoom[name] = s
             current = name
+            loadHistory(name)
             publish(.join, in: name, content: [])
             quickPresences = 0
             nextPresence = Capsule.wallClockMilliseconds() + 500
             info("joined \(name)")
+            roomsChanged()
         } catch {
             report(error: "cannot join \(name): \(error.description)")
         }
@@ -123,12 +140,22 @@ struct ChatApp {
     mutating func part(_ name: String) {
         guard let s = subscriptionOfRoom[name] else { report(error: "not in \(name)"); return }
         publish(.leave, in: name, content: [])
+        save(name)
         try? Runtime.unsubscribe(s)
         rooms[name] = nil
         roomOfSubscription[s] = nil
         subscriptionOfRoom[name] = nil
         info("left \(name)")
         if current == name { current = rooms.keys.sorted().first ?? "" }
+        roomsChanged()
+    }
+
+    /// For --json readers (the full-screen terminal among them): the rooms joined, in the order
+    /// joined, and the current one.
+    func roomsChanged() {
+        guard json else { return }
+        let list = joinOrder.filter { rooms[$0] != nil }.map(ChatText.json).joined(separator: ",")
+        emit("{\"event\":\"rooms\",\"current\":\(ChatText.json(current)),\"rooms\":[\(list)]}")
     }
 
     // MARK: Sending
@@ -303,10 +330,64 @@ struct ChatApp {
         return reply == [1]
     }
 
+    // MARK: History kept in storage
+
+    func archiveURI(_ room: String) -> String {
+        "localhost://storage/apps/\(appName)/history/\(room.dropFirst()).chat"
+    }
+
+    /// Shows what was kept of the room from earlier runs. Every message is checked against its
+    /// author's signature again: storage is this node's, but the messages are other people's.
+    mutating func loadHistory(_ room: String) {
+        guard !storageToken.isEmpty else { return }
+        let bytes: [UInt8]
+        do throws(GuestError) {
+            bytes = try Runtime.call(uri: archiveURI(room), action: .read, token: storageToken)
+        } catch {
+            if case .refused(let code, _) = error, code == .notFound { return }
+            report(error: "cannot load the history of \(room): \(error.description)")
+            return
+        }
+        let kept: [ChatEnvelope]
+        do throws(ChatWireError) { kept = try ChatArchive.decode(bytes) } catch {
+            report(error: "the saved history of \(room) is unreadable (\(error.description)); it will be replaced")
+            return
+        }
+        for e in kept {
+            let verified = verify(e)
+            guard var state = rooms[room] else { return }
+            let outcome = state.receiveHistorical(e, verified: verified)
+            rooms[room] = state
+            switch outcome {
+            case .show(let message, let warning):
+                show(message, own: message.sender == me.did && message.app == appName, warning: warning, earlier: true, stored: true)
+            case .rejected(let why): drop("refused a saved message on \(room): \(why)")
+            default: break
+            }
+        }
+    }
+
+    /// Replaces the room's saved history with its newest messages (the storage provider's
+    /// writes are atomic: a crash leaves the old or the new file).
+    mutating func save(_ room: String) {
+        unsaved.remove(room)
+        guard !storageToken.isEmpty, let state = rooms[room], !state.history.isEmpty else { return }
+        do throws(GuestError) {
+            _ = try Runtime.call(uri: archiveURI(room), action: .write, token: storageToken,
+                                 body: Array("put\n".utf8) + ChatArchive.encode(state.history))
+        } catch {
+            report(error: "cannot save the history of \(room): \(error.description)")
+        }
+    }
+
     // MARK: Housekeeping
 
     mutating func tick() {
         let now = Capsule.wallClockMilliseconds()
+        if !unsaved.isEmpty && now >= nextSave {
+            for name in unsaved.sorted() { save(name) }
+            nextSave = now + 1000  // at most one write per room a second, however busy the room
+        }
         let due = owedHistory.filter { $0.due <= now }
         owedHistory.removeAll { $0.due <= now }
         for owed in due {
@@ -329,6 +410,7 @@ struct ChatApp {
 
     mutating func quit() {
         for name in rooms.keys.sorted() { publish(.leave, in: name, content: []) }
+        for name in unsaved.sorted() { save(name) }
         running = false
     }
 
@@ -346,7 +428,13 @@ struct ChatApp {
         case "/quit", "/q": quit()
         case "/help": help()
         case "/nick":
-            if let why = ChatNick.problem(rest) { report(error: "/nick \(rest): \(why)") } else { nick = rest; info("you are now '\(rest)'") }
+            if let why = ChatNick.problem(rest) {
+                report(error: "/nick \(rest): \(why)")
+            } else {
+                nick = rest
+                if json { emit("{\"event\":\"nick\",\"nick\":\(ChatText.json(nick))}") }
+                info("you are now '\(rest)'")
+            }
         case "/join":
             if let room = ChatRoomName.normalised(rest) { join(room) } else { report(error: "/join \(rest): " + (ChatRoomName.problem(rest) ?? "invalid room")) }
         case "/part":
@@ -400,16 +488,18 @@ struct ChatApp {
 
     // MARK: Output
 
-    func show(_ e: ChatEnvelope, own: Bool, warning: String?, earlier: Bool = false) {
+    mutating func show(_ e: ChatEnvelope, own: Bool, warning: String?, earlier: Bool = false, stored: Bool = false) {
+        if !stored { unsaved.insert(e.room) }
         if json {
             var line = "{\"event\":\"message\",\"room\":\(ChatText.json(e.room)),\"nick\":\(ChatText.json(e.nick)),\"did\":\(ChatText.json(e.sender)),"
                 + "\"app\":\(ChatText.json(e.app)),\"ts\":\(e.timestamp),\"id\":\"\(ChatText.hex(e.id))\",\"text\":\(ChatText.json(e.text)),\"self\":\(own)"
             if earlier { line += ",\"history\":true" }
+            if stored { line += ",\"stored\":true" }
             if let warning { line += ",\"warning\":\(ChatText.json(warning))" }
             emit(line + "}")
         } else {
             if let warning { info("warning: " + ChatText.sanitized(warning)) }
-            let prefix = (earlier ? "(earlier) " : "") + (rooms.count > 1 ? "[\(e.room)] " : "")
+            let prefix = (stored ? "(saved) " : earlier ? "(earlier) " : "") + (rooms.count > 1 ? "[\(e.room)] " : "")
             emit(prefix + "<\(ChatText.sanitized(e.nick))> " + e.text)
         }
     }
