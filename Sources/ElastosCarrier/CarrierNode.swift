@@ -113,7 +113,7 @@ public actor CarrierNode {
         }
         let expected = address.peer
         let expectedPeer = expected
-        if let expected, let existing = connections.values.first(where: { $0.peer == expected }) { return existing.peer }
+        if let expected, let existing = connections.values.first(where: { $0.peer == expected && !$0.info.isRelayed }) { return existing.peer }
         let identity = self.identity
         let established = NIOLockedValueBox<EventLoopFuture<CarrierConnection>?>(nil)
         let bootstrap = ClientBootstrap(group: group)
@@ -142,15 +142,26 @@ public actor CarrierNode {
 
     /// Opens a stream to a connected peer for `protocolID`.
     public func openStream(to peer: Libp2pPeerID, protocol protocolID: String) async throws(CarrierError) -> CarrierStream {
-        guard let connection = connections.values.first(where: { $0.peer == peer }) else { throw .notConnected(peer) }
+        guard let connection = bestConnection(to: peer) else { throw .notConnected(peer) }
         return try await connection.openStream(protocolID)
     }
 
     /// Opens a stream to a connected peer for the first of `protocolIDs` (best first) it accepts;
     /// the stream's `protocolID` says which.
     public func openStream(to peer: Libp2pPeerID, proposing protocolIDs: [String]) async throws(CarrierError) -> CarrierStream {
-        guard let connection = connections.values.first(where: { $0.peer == peer }) else { throw .notConnected(peer) }
+        guard let connection = bestConnection(to: peer) else { throw .notConnected(peer) }
         return try await connection.openStream(proposing: protocolIDs)
+    }
+
+    /// A direct connection to `peer` if there is one, else a relayed one.
+    private func bestConnection(to peer: Libp2pPeerID) -> CarrierConnection? {
+        let all = connections.values.filter { $0.peer == peer }
+        return all.first { !$0.info.isRelayed } ?? all.first
+    }
+
+    /// Whether a connection to `peer` that does not go through a relay is open.
+    public func isDirectlyConnected(_ peer: Libp2pPeerID) -> Bool {
+        connections.values.contains { $0.peer == peer && !$0.info.isRelayed }
     }
 
     /// Whether at least one connection to `peer` is open.
@@ -174,7 +185,7 @@ public actor CarrierNode {
 
     /// A Yamux-level ping (the muxer's keep-alive) to a connected peer.
     public func muxerPing(_ peer: Libp2pPeerID) async throws(CarrierError) -> Duration {
-        guard let connection = connections.values.first(where: { $0.peer == peer }) else { throw .notConnected(peer) }
+        guard let connection = bestConnection(to: peer) else { throw .notConnected(peer) }
         return try await connection.muxerPing()
     }
 

@@ -187,6 +187,45 @@ import Testing
         await node.stop()
     }
 
+    @Test func dcutrUpgradesTheRelayedConnectionToADirectOne() async throws {
+        let t = try await trio()
+        // The target and the source listen (hole punching needs addresses to dial).
+        _ = try await t.target.start(listening: [Self.loopback])
+        _ = try await t.source.start(listening: [Self.loopback])
+        let targetPunch = DCUtRService(node: t.target)
+        let sourcePunch = DCUtRService(node: t.source)
+        await t.client.onCircuit { peer in await targetPunch.upgrade(peer) }
+
+        let remote = try await t.source.dial(t.circuitAddress)
+        try await waitUntil { await t.source.isDirectlyConnected(remote) }
+        try await waitUntil { await t.target.isDirectlyConnected(t.source.libp2pPeerID) }
+        #expect(await targetPunch.outcomes == [.direct])
+        try await waitUntil { await sourcePunch.outcomes == [.direct] }
+        // Both connections are open; streams now take the direct one.
+        let connections = await t.source.peers().filter { $0.peer == remote }
+        #expect(connections.contains { $0.isRelayed } && connections.contains { !$0.isRelayed })
+        let payload = [UInt8](repeating: 9, count: 200_000)  // more than the relay's 128 KiB limit
+        #expect(try await echo(t.source, remote, payload) == payload)
+        #expect(await t.service.stats.bytesRelayed < 128 * 1024)
+        await t.stop()
+    }
+
+    @Test func dcutrFailsCleanlyWhenThePeerHasNoDirectAddress() async throws {
+        let t = try await trio()
+        let targetPunch = DCUtRService(node: t.target)
+        let sourcePunch = DCUtRService(node: t.source)  // the source listens nowhere
+        await t.client.onCircuit { peer in await targetPunch.upgrade(peer) }
+        let remote = try await t.source.dial(t.circuitAddress)
+        try await waitUntil { await !targetPunch.outcomes.isEmpty }
+        let outcomes = await targetPunch.outcomes
+        #expect(outcomes == [.failed("no dialable address")], "\(outcomes)")
+        #expect(await !t.source.isDirectlyConnected(remote))
+        #expect(try await t.source.ping(remote).count == 1)  // the circuit still works
+        // The source answered and found no address to dial either.
+        try await waitUntil { await sourcePunch.outcomes == [.failed("no dialable address")] }
+        await t.stop()
+    }
+
     func waitUntil(seconds: Int = 10, _ condition: () async -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {

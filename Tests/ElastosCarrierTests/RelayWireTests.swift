@@ -61,6 +61,16 @@ import Testing
         #expect(throws: WireError.frameTooLarge(length: 4097, limit: 4096)) { try HopMessage(decoding: [UInt8](repeating: 0, count: 4097)) }
     }
 
+    @Test func holePunchMessages() throws {
+        let connect = HolePunchMessage(kind: .connect, observedAddrs: [addr, addr])
+        #expect(try HolePunchMessage(decoding: connect.bytes) == connect)
+        #expect(HolePunchMessage(kind: .sync).bytes == [0x08, 0xac, 0x02])
+        #expect(try HolePunchMessage(decoding: [0x08, 0xac, 0x02, 0x48, 0x01]) == HolePunchMessage(kind: .sync))
+        #expect(throws: WireError.missingField("HolePunch.type")) { try HolePunchMessage(decoding: []) }
+        #expect(throws: WireError.relay("unknown DCUtR message type 0")) { try HolePunchMessage(decoding: [0x08, 0x00]) }
+        #expect(throws: WireError.frameTooLarge(length: 4097, limit: 4096)) { try HolePunchMessage(decoding: [UInt8](repeating: 0, count: 4097)) }
+    }
+
     @Test func randomAndMutatedBytesNeverTrap() {
         var rng = SystemRandomNumberGenerator()
         let seeds = [
@@ -81,6 +91,7 @@ import Testing
             }
             _ = try? HopMessage(decoding: bytes)
             _ = try? StopMessage(decoding: bytes)
+            _ = try? HolePunchMessage(decoding: bytes)
         }
     }
 }

@@ -43,6 +43,7 @@ public actor CircuitRelayClient {
     private var renewals: [Libp2pPeerID: Task<Void, Never>] = [:]
     /// Circuits accepted so far (for tests and stats).
     public private(set) var acceptedCircuits = 0
+    private var circuitObservers: [@Sendable (Libp2pPeerID) async -> Void] = []
 
     public init(node: CarrierNode) {
         self.node = node
@@ -50,6 +51,12 @@ public actor CircuitRelayClient {
             guard let self else { return stream.reset() }
             await self.acceptStop(stream)
         }
+    }
+
+    /// Calls `observer` with the source of each circuit accepted, once its connection is up
+    /// (DCUtR starts from here: `client.onCircuit { await dcutr.upgrade($0) }`).
+    public func onCircuit(_ observer: @escaping @Sendable (Libp2pPeerID) async -> Void) {
+        circuitObservers.append(observer)
     }
 
     /// The reservations held now.
@@ -133,7 +140,9 @@ public actor CircuitRelayClient {
         let remote = Multiaddr(components: info.circuitAddress.components + [.p2p(source.multihash.bytes)])
         acceptedCircuits += 1
         // The source dialled: it runs Noise as the initiator; we answer, and it must be `source`.
-        _ = try? await node.attachRelayedConnection(over: stream, role: .responder, expectedPeer: source, remoteAddress: remote)
+        guard (try? await node.attachRelayedConnection(over: stream, role: .responder, expectedPeer: source, remoteAddress: remote)) != nil else { return }
+        let observers = circuitObservers
+        Task { for observer in observers { await observer(source) } }
     }
 
     static func replyStop(_ stream: CarrierStream, _ status: RelayStatus) async {
