@@ -21,6 +21,8 @@ public final class PeerService: Sendable {
     public let relayService: CircuitRelayService?
     /// Reserves on relays (`--relay`) and accepts the circuits they bring.
     public let relayClient: CircuitRelayClient
+    /// DCUtR: each accepted circuit is followed by an attempt at a direct connection.
+    public let holePunch: DCUtRService
     /// The relay (ending in /p2p/<relay>) of the first reservation, written into the ticket.
     private let ticketRelay = Mutex<Multiaddr?>(nil)
 
@@ -28,6 +30,13 @@ public final class PeerService: Sendable {
         self.carrier = carrier; self.pubsub = pubsub; self.did = did
         self.relayService = relayService
         relayClient = CircuitRelayClient(node: carrier)
+        holePunch = DCUtRService(node: carrier)
+    }
+
+    /// Starts DCUtR after each circuit the relay client accepts.
+    func startHolePunching() async {
+        let holePunch = self.holePunch
+        await relayClient.onCircuit { peer in await holePunch.upgrade(peer) }
     }
 
     /// Starts Carrier on `addresses` (port 0 picks a free one) and GossipSub on it; with
@@ -43,7 +52,9 @@ public final class PeerService: Sendable {
         }
         let pubsub = GossipSub(node: node, config: config)
         await pubsub.start()
-        return PeerService(carrier: node, pubsub: pubsub, did: identity.publicKey.did.description, relayService: relay)
+        let service = PeerService(carrier: node, pubsub: pubsub, did: identity.publicKey.did.description, relayService: relay)
+        await service.startHolePunching()
+        return service
     }
 
     public func stop() async {

@@ -5,7 +5,7 @@ import ElastosCore
 import Testing
 
 /// PeerService with Circuit Relay v2: `--relay-service` on one node, `--relay` on another, and
-/// a third that connects with a ticket that names only the relay.
+/// a third that connects with a ticket that names only the relay, then DCUtR makes it direct.
 @Suite(.serialized) struct PeerServiceRelayTests {
     static let loopback = try! Multiaddr(parsing: "/ip4/127.0.0.1/tcp/0")
 
@@ -31,6 +31,13 @@ import Testing
         #expect(entry.peer == target.carrier.libp2pPeerID.description)
         #expect(entry.address == circuit.description)
         #expect(try await source.carrier.ping(target.carrier.libp2pPeerID).count == 1)
+        // DCUtR runs after the circuit: the target dials the source's direct address.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while await !source.carrier.isDirectlyConnected(target.carrier.libp2pPeerID), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(await source.carrier.isDirectlyConnected(target.carrier.libp2pPeerID))
+        #expect(await target.holePunch.outcomes == [.direct])
 
         await source.stop()
         await target.stop()

@@ -1,6 +1,6 @@
 // libFuzzer target: Circuit Relay v2 hop and stop messages (CarrierWire/RelayMessage.swift),
-// which a relay decodes from any peer and a client from any relay. Each input is decoded as
-// both; whatever is accepted must survive encode → decode unchanged (unknown fields are skipped,
+// which a relay decodes from any peer and a client from any relay, and DCUtR's HolePunch
+// (CarrierWire/HolePunchMessage.swift). Each input is decoded as each of the three; whatever is accepted must survive encode → decode unchanged (unknown fields are skipped,
 // so the input itself need not be reproduced). Every error's description is rendered.
 
 import CarrierWire
@@ -16,6 +16,10 @@ public func fuzzRelayWire(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     do {
         let stop = try StopMessage(decoding: input)
         if (try? StopMessage(decoding: stop.bytes)) != stop { propertyFailed("stop message did not round-trip", input: input) }
+    } catch { _ = error.description }
+    do {
+        let punch = try HolePunchMessage(decoding: input)
+        if (try? HolePunchMessage(decoding: punch.bytes)) != punch { propertyFailed("DCUtR message did not round-trip", input: input) }
     } catch { _ = error.description }
     // A stream of length-prefixed messages, as read from a hop stream.
     var buffer = input
