@@ -99,6 +99,17 @@ import Testing
         await t.stop()
     }
 
+    @Test func theClientRenewsItsReservationBeforeItExpires() async throws {
+        var config = RelayServiceConfig()
+        config.reservationTTL = .seconds(2)
+        let t = try await trio(config)
+        // Renewed at three quarters of the 2 s (at least 1 s after each grant).
+        try await waitUntil(seconds: 8) { await t.service.stats.reservationsGranted >= 3 }
+        #expect(await t.service.reservedPeers == [t.targetID])
+        #expect(try await t.source.dial(t.circuitAddress) == t.targetID)
+        await t.stop()
+    }
+
     @Test func circuitsPerPeerAreLimited() async throws {
         var config = RelayServiceConfig()
         config.maxCircuitsPerPeer = 1
