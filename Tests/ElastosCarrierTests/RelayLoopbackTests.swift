@@ -168,6 +168,20 @@ import Testing
         await t.stop()
     }
 
+    @Test func aSilentHopStreamIsResetAfterTheStreamTimeout() async throws {
+        var config = RelayServiceConfig()
+        config.streamTimeout = .milliseconds(300)
+        let t = try await trio(config)
+        let relay = try await t.source.dial(t.relayAddress)
+        let stream = try await t.source.openStream(to: relay, protocol: CircuitRelay.hopProtocolID)
+        let started = ContinuousClock.now
+        // Nothing is sent: the relay gives up, answers MALFORMED_MESSAGE if it still can, or resets.
+        let answer = try? await stream.readLengthPrefixed(limit: 4096)
+        #expect(ContinuousClock.now - started < .seconds(5))
+        if let answer { #expect(try HopMessage(decoding: answer).status == .malformedMessage) }
+        await t.stop()
+    }
+
     @Test func stopStreamsFromPeersWeDidNotReserveOnAreDenied() async throws {
         let t = try await trio()
         let stranger = CarrierNode(identity: SigningKey())

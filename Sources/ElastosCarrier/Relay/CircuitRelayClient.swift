@@ -125,7 +125,7 @@ public actor CircuitRelayClient {
         let relay = stream.remotePeer
         let request: StopMessage
         do {
-            request = try StopMessage(decoding: try await stream.readLengthPrefixed(limit: CircuitRelay.maxMessageLength))
+            request = try StopMessage(decoding: try await stream.readLengthPrefixed(limit: CircuitRelay.maxMessageLength, timeout: .seconds(30)))
         } catch {
             return await Self.replyStop(stream, .malformedMessage)
         }
@@ -151,7 +151,7 @@ public actor CircuitRelayClient {
     }
 
     static func readHop(_ stream: CarrierStream) async throws(CarrierError) -> HopMessage {
-        let bytes = try await stream.readLengthPrefixed(limit: CircuitRelay.maxMessageLength)
+        let bytes = try await stream.readLengthPrefixed(limit: CircuitRelay.maxMessageLength, timeout: .seconds(30))
         do { return try HopMessage(decoding: bytes) } catch { throw .malformed(error) }
     }
 

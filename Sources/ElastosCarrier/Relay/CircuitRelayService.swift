@@ -18,6 +18,8 @@ public struct RelayServiceConfig: Sendable {
     public var circuitDuration: UInt32? = 120
     /// Bytes relayed per direction per circuit (sent in the Limit); nil for no limit.
     public var circuitData: UInt64? = 1 << 17
+    /// How long a hop request, or the target's answer on the stop stream, may take to arrive.
+    public var streamTimeout: Duration = .seconds(30)
 
     public init() {}
 
@@ -72,7 +74,7 @@ public actor CircuitRelayService {
     private func serve(_ stream: CarrierStream) async {
         let request: HopMessage
         do {
-            let bytes = try await stream.readLengthPrefixed(limit: CircuitRelay.maxMessageLength)
+            let bytes = try await stream.readLengthPrefixed(limit: CircuitRelay.maxMessageLength, timeout: config.streamTimeout)
             request = try HopMessage(decoding: bytes)
         } catch {
             await Self.reply(stream, .malformedMessage)
@@ -139,7 +141,7 @@ public actor CircuitRelayService {
         do {
             stop = try await node.openStream(to: target, protocol: CircuitRelay.stopProtocolID)
             try await stop.writeLengthPrefixed(StopMessage(kind: .connect, peer: RelayPeer(id: source), limit: limit).bytes)
-            let answer = try StopMessage(decoding: try await stop.readLengthPrefixed(limit: CircuitRelay.maxMessageLength))
+            let answer = try StopMessage(decoding: try await stop.readLengthPrefixed(limit: CircuitRelay.maxMessageLength, timeout: config.streamTimeout))
             guard answer.kind == .status, answer.status == .ok else {
                 stop.reset()
                 stats.circuitsRefused += 1

@@ -100,7 +100,7 @@ public actor DCUtRService {
     }
 
     static func read(_ stream: CarrierStream) async throws(CarrierError) -> HolePunchMessage {
-        let bytes = try await stream.readLengthPrefixed(limit: HolePunchMessage.maxLength)
+        let bytes = try await stream.readLengthPrefixed(limit: HolePunchMessage.maxLength, timeout: .seconds(30))
         do { return try HolePunchMessage(decoding: bytes) } catch { throw .malformed(error) }
     }
 }

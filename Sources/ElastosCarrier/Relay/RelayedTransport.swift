@@ -77,3 +77,16 @@ enum RelayedTransport {
         return (task, pump.channel)
     }
 }
+
+extension CarrierStream {
+    /// Reads one length-prefixed message, resetting the stream if none has arrived within
+    /// `timeout` (so a silent peer cannot hold a relay's or client's task forever).
+    func readLengthPrefixed(limit: Int, timeout: Duration) async throws(CarrierError) -> [UInt8] {
+        let timer = Task { [self] in
+            try? await Task.sleep(for: timeout)
+            if !Task.isCancelled { reset() }
+        }
+        defer { timer.cancel() }
+        return try await readLengthPrefixed(limit: limit)
+    }
+}
