@@ -30,6 +30,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case peerID(String)
     /// A Kademlia DHT message or record broke a rule of its format (type, bounds, signature).
     case kad(String)
+    /// A Circuit Relay v2 message broke a rule of its format (type, status, peer, limit).
+    case relay(String)
 
     public var description: String {
         switch self {
@@ -47,6 +49,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidKey(let why): "invalid public key: \(why)"
         case .peerID(let why): "invalid PeerID: \(why)"
         case .kad(let why): "kad-dht: \(why)"
+        case .relay(let why): "circuit relay: \(why)"
         }
     }
 }

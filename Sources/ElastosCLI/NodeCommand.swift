@@ -44,6 +44,15 @@ struct NodeCommand: ParsableCommand {
     @Option(name: .customLong("connect"), help: ArgumentHelp("With --listen: connect at start to this peer (a ticket or a multiaddr; repeatable).", valueName: "ticket"))
     var connect: [String] = []
 
+    @Flag(name: .customLong("relay-service"), help: ArgumentHelp(
+        "With --listen: relay for other peers (Circuit Relay v2 hop: reservations and circuits, each circuit limited to 2 min and 128 KiB per direction)."))
+    var relayService = false
+
+    @Option(name: .customLong("relay"), help: ArgumentHelp(
+        "With --listen: reserve a slot on this Circuit Relay v2 relay (…/p2p/<relay>; repeatable), renewed before it expires, so peers can reach this node through it; the first goes into the ticket.",
+        valueName: "multiaddr"))
+    var relay: [String] = []
+
     @Flag(name: .customLong("in-process-storage"), help: "Serve localhost://storage/ in the node's own process, not from a provider capsule.")
     var inProcessStorage = false
 
@@ -108,19 +117,38 @@ extension NodeCommand {
     func startCarrier(_ runtime: RuntimeNode) throws -> NodeCarrier? {
         guard !listen.isEmpty else {
             if !connect.isEmpty { throw ValidationError("--connect needs --listen: Carrier runs only when the node listens") }
+            if relayService || !relay.isEmpty { throw ValidationError("--relay-service and --relay need --listen: Carrier runs only when the node listens") }
             return nil
         }
         let addresses = try listen.map { text in
             do { return try Multiaddr(parsing: text) } catch { throw CLIError("--listen \(text): \(error)") }
         }
+        let relays = try relay.map { text in
+            do { return try Multiaddr(parsing: text) } catch { throw CLIError("--relay \(text): \(error)") }
+        }
         let key = runtime.node.key
+        let relayConfig = relayService ? RelayServiceConfig() : nil
         let service: PeerService = try runBlocking {
-            do { return try await PeerService.start(identity: key, listening: addresses) } catch {
+            do { return try await PeerService.start(identity: key, listening: addresses, relayService: relayConfig) } catch {
                 throw CLIError("cannot listen: \(error)")
             }
         }
         let carrier = service.carrier
         let control = NodeCarrier(service: service)
+        if relayService { FileHandle.standardError.write(Data("elastos node: relay service on (\(CircuitRelay.hopProtocolID))\n".utf8)) }
+        for address in relays {
+            let result = waitForAsync { () -> Result<RelayReservationInfo, CarrierError> in
+                do throws(CarrierError) { return .success(try await service.reserve(on: address)) } catch { return .failure(error) }
+            }
+            switch result {
+            case .success(let info):
+                FileHandle.standardError.write(Data("elastos node: reserved on relay \(info.relay), reachable at \(info.circuitAddress)/p2p/\(carrier.peerID)\n".utf8))
+                runtime.node.audit.record(AuditEvent(event: "carrier.relay.reserved", subject: runtime.node.did.description, decision: .info,
+                                                     reason: "relay \(info.relay) until \(info.expire)"))
+            case .failure(let error):
+                warn("--relay \(address): \(error)")
+            }
+        }
         if let provider = Assembly.peerProvider(runtime) { provider.bind(service) }
         let ticket = control.ticket
         FileHandle.standardError.write(Data(("elastos node: carrier peer \(carrier.peerID) on " + carrier.listenAddrs.map(\.description).joined(separator: " ")

@@ -17,6 +17,8 @@ public struct PeerInfo: Sendable {
     public var listenAddrs: [Multiaddr] = []
     /// Our address as the peer sees it.
     public var observedAddr: Multiaddr?
+    /// Whether the connection runs through a Circuit Relay v2 relay.
+    public var isRelayed: Bool { remoteAddress?.components.contains(.p2pCircuit) == true }
 }
 
 final class CarrierConnection: Sendable {

@@ -33,6 +33,8 @@ public actor CarrierNode {
     private nonisolated let dhtBox = NIOLockedValueBox<KademliaDHT?>(nil)
     private nonisolated let loopGate = LoopGate()
     private var stopped = false
+    /// The pumps of relayed connections (RelayedTransport), waited for in stop().
+    private var relayPumps: [ObjectIdentifier: (task: Task<Void, Never>, channel: any Channel)] = [:]
 
     /// A node with this identity; call ``start(listening:)`` to accept connections.
     public init(identity: SigningKey, threads: Int = 1) {
@@ -105,12 +107,13 @@ public actor CarrierNode {
     public func dial(_ address: Multiaddr) async throws(CarrierError) -> Libp2pPeerID {
         // Work still in flight when the node stops (a DHT request) must not reach the closed loops.
         guard !stopped else { throw .notStarted }
+        if address.components.contains(.p2pCircuit) { return try await dialThroughRelay(address) }
         guard let (host, port) = address.tcpEndpoint else {
-            throw .invalidAddress("cannot dial \(address): need /ip4|ip6|dns/…/tcp/…[/p2p/…] (relay addresses are not supported yet)")
+            throw .invalidAddress("cannot dial \(address): need /ip4|ip6|dns/…/tcp/…[/p2p/…] or …/p2p/<relay>/p2p-circuit/p2p/<peer>")
         }
         let expected = address.peer
         let expectedPeer = expected
-        if let expected, let existing = connections.values.first(where: { $0.peer == expected }) { return existing.peer }
+        if let expected, let existing = connections.values.first(where: { $0.peer == expected && !$0.info.isRelayed }) { return existing.peer }
         let identity = self.identity
         let established = NIOLockedValueBox<EventLoopFuture<CarrierConnection>?>(nil)
         let bootstrap = ClientBootstrap(group: group)
@@ -139,15 +142,26 @@ public actor CarrierNode {
 
     /// Opens a stream to a connected peer for `protocolID`.
     public func openStream(to peer: Libp2pPeerID, protocol protocolID: String) async throws(CarrierError) -> CarrierStream {
-        guard let connection = connections.values.first(where: { $0.peer == peer }) else { throw .notConnected(peer) }
+        guard let connection = bestConnection(to: peer) else { throw .notConnected(peer) }
         return try await connection.openStream(protocolID)
     }
 
     /// Opens a stream to a connected peer for the first of `protocolIDs` (best first) it accepts;
     /// the stream's `protocolID` says which.
     public func openStream(to peer: Libp2pPeerID, proposing protocolIDs: [String]) async throws(CarrierError) -> CarrierStream {
-        guard let connection = connections.values.first(where: { $0.peer == peer }) else { throw .notConnected(peer) }
+        guard let connection = bestConnection(to: peer) else { throw .notConnected(peer) }
         return try await connection.openStream(proposing: protocolIDs)
+    }
+
+    /// A direct connection to `peer` if there is one, else a relayed one.
+    private func bestConnection(to peer: Libp2pPeerID) -> CarrierConnection? {
+        let all = connections.values.filter { $0.peer == peer }
+        return all.first { !$0.info.isRelayed } ?? all.first
+    }
+
+    /// Whether a connection to `peer` that does not go through a relay is open.
+    public func isDirectlyConnected(_ peer: Libp2pPeerID) -> Bool {
+        connections.values.contains { $0.peer == peer && !$0.info.isRelayed }
     }
 
     /// Whether at least one connection to `peer` is open.
@@ -171,7 +185,7 @@ public actor CarrierNode {
 
     /// A Yamux-level ping (the muxer's keep-alive) to a connected peer.
     public func muxerPing(_ peer: Libp2pPeerID) async throws(CarrierError) -> Duration {
-        guard let connection = connections.values.first(where: { $0.peer == peer }) else { throw .notConnected(peer) }
+        guard let connection = bestConnection(to: peer) else { throw .notConnected(peer) }
         return try await connection.muxerPing()
     }
 
@@ -207,6 +221,11 @@ public actor CarrierNode {
         for connection in connections.values { connection.close() }
         for server in servers { try? await server.close() }
         connections = [:]
+        // Relayed connections' pumps run on our loops: end them before the loops go away.
+        let pumps = relayPumps.values
+        relayPumps = [:]
+        for pump in pumps { pump.channel.close(promise: nil) }
+        for pump in pumps { await pump.task.value }
         // Closed connections fail their streams' pending work on the loops; from here on no
         // new work reaches them, so shutting them down strands no promise.
         loopGate.close()
@@ -215,9 +234,52 @@ public actor CarrierNode {
 
     // MARK: Connections
 
+    /// Runs the ordinary connection upgrade (Noise, Yamux) over `stream` — a relayed circuit —
+    /// and registers the result as a connection to the remote, whose address is `remoteAddress`.
+    /// The initiator is the side that dialled the circuit; the listener answered the stop stream.
+    ///
+    /// The connection machinery is a NIO channel pipeline, so the stream is bridged into one
+    /// through a local socket pair (`RelayedTransport`): the Noise and Yamux code is the same as
+    /// for TCP, at the cost of one extra copy per chunk.
+    func attachRelayedConnection(
+        over stream: CarrierStream, role: NoiseHandshake.Role, expectedPeer: Libp2pPeerID?, remoteAddress: Multiaddr
+    ) async throws(CarrierError) -> Libp2pPeerID {
+        guard !stopped else { stream.reset(); throw .notStarted }
+        let identity = self.identity
+        let established = NIOLockedValueBox<EventLoopFuture<CarrierConnection>?>(nil)
+        do {
+            let (pump, channel) = try await RelayedTransport.bridge(stream, group: group) { [weak self] channel in
+                guard let self else { return channel.eventLoop.makeSucceededVoidFuture() }
+                return self.setUp(channel: channel, role: role, identity: identity, expectedPeer: expectedPeer,
+                                  established: established, remoteAddress: remoteAddress)
+            }
+            let key = ObjectIdentifier(channel)
+            relayPumps[key] = (pump, channel)
+            channel.closeFuture.whenComplete { [weak self] _ in
+                guard let self else { return }
+                Task { await self.pumpClosed(key) }
+            }
+        } catch {
+            stream.reset()
+            throw .dialFailed(address: remoteAddress.description, reason: "cannot bridge the relayed stream: \(error)")
+        }
+        guard let future = established.withLockedValue({ $0 }) else { throw .dialFailed(address: remoteAddress.description, reason: "no handler") }
+        do {
+            let connection = try await future.get()
+            added(connection)
+            return connection.peer
+        } catch let error as ConnectionError {
+            throw .connection(error)
+        } catch {
+            throw .dialFailed(address: remoteAddress.description, reason: "\(error)")
+        }
+    }
+
+    private func pumpClosed(_ key: ObjectIdentifier) { relayPumps[key] = nil }
+
     private nonisolated func setUp(
         channel: any Channel, role: NoiseHandshake.Role, identity: SigningKey, expectedPeer: Libp2pPeerID?,
-        established: NIOLockedValueBox<EventLoopFuture<CarrierConnection>?>? = nil
+        established: NIOLockedValueBox<EventLoopFuture<CarrierConnection>?>? = nil, remoteAddress: Multiaddr? = nil
     ) -> EventLoopFuture<Void> {
         let promise = channel.eventLoop.makePromise(of: ConnectionHandler.Established.self)
         let connectionBox = NIOLockedValueBox<CarrierConnection?>(nil)
@@ -230,7 +292,7 @@ public actor CarrierNode {
         }
         let gate = loopGate
         let connection = promise.futureResult.map { result in
-            let info = PeerInfo(peer: result.remotePeer, remoteAddress: Multiaddr(socketAddress: channel.remoteAddress), isOutbound: role == .initiator)
+            let info = PeerInfo(peer: result.remotePeer, remoteAddress: remoteAddress ?? Multiaddr(socketAddress: channel.remoteAddress), isOutbound: role == .initiator)
             let connection = CarrierConnection(channel: channel, session: result.session, info: info, gate: gate)
             connectionBox.withLockedValue { $0 = connection }
             return connection

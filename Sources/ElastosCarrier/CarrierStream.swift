@@ -16,6 +16,8 @@ public enum CarrierError: Error, Sendable, CustomStringConvertible {
     case pingMismatch
     case malformed(WireError)
     case notStarted
+    /// A Circuit Relay v2 dial or reservation failed.
+    case relay(RelayError)
 
     public var description: String {
         switch self {
@@ -31,6 +33,7 @@ public enum CarrierError: Error, Sendable, CustomStringConvertible {
         case .pingMismatch: "the peer answered a ping with different bytes"
         case .malformed(let e): "malformed message: \(e)"
         case .notStarted: "the Carrier node is not started"
+        case .relay(let e): e.description
         }
     }
 }

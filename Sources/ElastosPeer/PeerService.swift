@@ -6,6 +6,7 @@ public import ElastosCarrier
 public import ElastosCore
 import Foundation
 public import PeerWire
+import Synchronization
 
 /// Carrier as one node runs it: the libp2p peer (its PeerID is the node key's) with GossipSub on
 /// top, and the few things everything else asks of it (a ticket, connecting, the peer list).
@@ -16,32 +17,65 @@ public final class PeerService: Sendable {
     public let pubsub: GossipSub
     /// The node key as a did:key: the same key as the PeerID.
     public let did: String
+    /// The Circuit Relay v2 hop service, when this node relays for others (`--relay-service`).
+    public let relayService: CircuitRelayService?
+    /// Reserves on relays (`--relay`) and accepts the circuits they bring.
+    public let relayClient: CircuitRelayClient
+    /// DCUtR: each accepted circuit is followed by an attempt at a direct connection.
+    public let holePunch: DCUtRService
+    /// The relay (ending in /p2p/<relay>) of the first reservation, written into the ticket.
+    private let ticketRelay = Mutex<Multiaddr?>(nil)
 
-    init(carrier: CarrierNode, pubsub: GossipSub, did: String) {
+    init(carrier: CarrierNode, pubsub: GossipSub, did: String, relayService: CircuitRelayService?) {
         self.carrier = carrier; self.pubsub = pubsub; self.did = did
+        self.relayService = relayService
+        relayClient = CircuitRelayClient(node: carrier)
+        holePunch = DCUtRService(node: carrier)
     }
 
-    /// Starts Carrier on `addresses` (port 0 picks a free one) and GossipSub on it.
+    /// Starts DCUtR after each circuit the relay client accepts.
+    func startHolePunching() async {
+        let holePunch = self.holePunch
+        await relayClient.onCircuit { peer in await holePunch.upgrade(peer) }
+    }
+
+    /// Starts Carrier on `addresses` (port 0 picks a free one) and GossipSub on it; with
+    /// `relayService`, also relays circuits for other peers within those limits.
     public static func start(identity: SigningKey, listening addresses: [Multiaddr],
-                             pubsub config: GossipSubConfig = GossipSubConfig()) async throws(CarrierError) -> PeerService {
+                             pubsub config: GossipSubConfig = GossipSubConfig(),
+                             relayService: RelayServiceConfig? = nil) async throws(CarrierError) -> PeerService {
         let node = CarrierNode(identity: identity)
+        let relay = relayService.map { CircuitRelayService(node: node, config: $0) }
         do { try await node.start(listening: addresses) } catch {
             await node.stop()
             throw error
         }
         let pubsub = GossipSub(node: node, config: config)
         await pubsub.start()
-        return PeerService(carrier: node, pubsub: pubsub, did: identity.publicKey.did.description)
+        let service = PeerService(carrier: node, pubsub: pubsub, did: identity.publicKey.did.description, relayService: relay)
+        await service.startHolePunching()
+        return service
     }
 
     public func stop() async {
+        await relayClient.stop()
         await pubsub.stop()
         await carrier.stop()
     }
 
-    /// This node's ticket: its PeerID and every address it can be dialled on.
+    /// Reserves a slot on the relay at `address` (`…/p2p/<relay>`), renewed before it expires;
+    /// the first relay reserved on goes into the ticket.
+    @discardableResult
+    public func reserve(on address: Multiaddr) async throws(CarrierError) -> RelayReservationInfo {
+        let info = try await relayClient.reserve(on: address)
+        ticketRelay.withLock { if $0 == nil { $0 = info.relayAddress } }
+        return info
+    }
+
+    /// This node's ticket: its PeerID, every address it can be dialled on, and the relay it
+    /// holds a reservation on (if any).
     public var ticket: Ticket {
-        Ticket(peer: carrier.libp2pPeerID, addresses: Self.dialable(carrier.listenAddrs))
+        Ticket(peer: carrier.libp2pPeerID, addresses: Self.dialable(carrier.listenAddrs), relay: ticketRelay.withLock { $0 })
     }
 
     public var selfInfo: PeerSelf {

