@@ -12,7 +12,7 @@
 # fuzz-artifacts/<target>/ (ignored by git), with the target's full log.
 #
 # Environment:
-#   FUZZ_TARGETS   space-separated subset of targets to run (default: all fourteen)
+#   FUZZ_TARGETS   space-separated subset of targets to run (default: all fifteen)
 #   FUZZ_CONFIG    release (default) or debug; release falls back to debug if it will not build
 #   FUZZ_ARGS      extra libFuzzer flags for every run, e.g. "-jobs=2" or "-seed=1"
 #   FUZZ_KEEP      set to keep the temporary corpora and logs (their path is printed)
@@ -28,7 +28,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 FUZZ="$ROOT/Fuzz"
 ALL_TARGETS=(FuzzTokenBinary FuzzTokenText FuzzResource FuzzIdentifiers FuzzAuditLine FuzzUnixFS
              FuzzCapsuleFrame FuzzCapsuleManifest FuzzCapsulePackage FuzzShellWire FuzzCarrierWire FuzzPeerWire
-             FuzzChatWire FuzzDIDWire)
+             FuzzChatWire FuzzDIDWire FuzzDNSMessage)
 read -r -a TARGETS <<<"${FUZZ_TARGETS:-${ALL_TARGETS[*]}}"
 CONFIG="${FUZZ_CONFIG:-release}"
 

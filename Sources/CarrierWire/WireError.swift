@@ -30,6 +30,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case peerID(String)
     /// A Kademlia DHT message or record broke a rule of its format (type, bounds, signature).
     case kad(String)
+    /// A DNS message (mDNS) broke a rule of RFC 1035 or of this decoder's bounds.
+    case dns(String)
 
     public var description: String {
         switch self {
@@ -47,6 +49,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidKey(let why): "invalid public key: \(why)"
         case .peerID(let why): "invalid PeerID: \(why)"
         case .kad(let why): "kad-dht: \(why)"
+        case .dns(let why): "dns: \(why)"
         }
     }
 }

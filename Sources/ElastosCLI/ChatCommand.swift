@@ -17,7 +17,9 @@ struct ChatCommand: ParsableCommand {
             it on this terminal: it joins the room, prints this node's ticket and waits.
 
             On another machine, `elastos chat --nick bob --connect <ticket>` connects to this \
-            node directly and joins the same room. Messages are signed with each node's DID and \
+            node directly and joins the same room. Without a ticket the node finds the room's \
+            members itself: on the local link with mDNS, and through the DHT (given a \
+            --bootstrap peer) by meeting at a key derived from the room's topic (docs/CHAT.md). Messages are signed with each node's DID and \
             checked by every receiver (docs/CHAT.md). Typing /help lists the commands.
             """
     )
@@ -34,11 +36,18 @@ struct ChatCommand: ParsableCommand {
     @Flag(help: "Sign a --capsule directory with this node's key (development).") var dev = false
     @Option(help: ArgumentHelp("Where a node started by chat listens for peers.", valueName: "multiaddr"))
     var listen = "/ip4/0.0.0.0/tcp/0"
+    @Option(help: ArgumentHelp("A node started by chat joins the DHT through this peer (a multiaddr ending in /p2p/<id>; repeatable), to meet the room's other members without a ticket.", valueName: "multiaddr"))
+    var bootstrap: [String] = []
+    @Flag(name: .customLong("no-mdns"), help: "A node started by chat does not look for peers on the local link with mDNS.")
+    var noMDNS = false
 
     func run() throws {
         let home = self.home.resolved
         let probe: UnixConnection
         if let running = RunCommand.connectToNode(home) {
+            if !bootstrap.isEmpty || noMDNS {
+                warn("a node already runs for \(home.path), so --bootstrap and --no-mdns do not apply (they are for the node chat starts)")
+            }
             probe = running
         } else {
             probe = try startNode(home)
@@ -85,7 +94,8 @@ struct ChatCommand: ParsableCommand {
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { if devNull >= 0 { close(devNull) } }
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let argv = [executable, "node", "--home", home.path, "--listen", listen]
+        let argv = [executable, "node", "--home", home.path, "--listen", listen] + bootstrap.flatMap { ["--bootstrap", $0] }
+            + (noMDNS ? ["--no-mdns"] : [])
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

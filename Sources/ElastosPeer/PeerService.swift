@@ -16,14 +16,48 @@ public final class PeerService: Sendable {
     public let pubsub: GossipSub
     /// The node key as a did:key: the same key as the PeerID.
     public let did: String
+    /// The Kademlia DHT (server mode), unless discovery turned it off.
+    public let dht: KademliaDHT?
+    /// Rendezvous on each joined topic's DHT key, if on.
+    public let rendezvous: TopicRendezvous?
+    /// mDNS on the local link, if on.
+    public let mdns: MDNSDiscovery?
+    private let bootstrapTask: Task<Void, Never>?
 
-    init(carrier: CarrierNode, pubsub: GossipSub, did: String) {
+    init(carrier: CarrierNode, pubsub: GossipSub, did: String, dht: KademliaDHT? = nil, rendezvous: TopicRendezvous? = nil,
+         mdns: MDNSDiscovery? = nil, bootstrapTask: Task<Void, Never>? = nil) {
         self.carrier = carrier; self.pubsub = pubsub; self.did = did
+        self.dht = dht; self.rendezvous = rendezvous; self.mdns = mdns; self.bootstrapTask = bootstrapTask
     }
 
-    /// Starts Carrier on `addresses` (port 0 picks a free one) and GossipSub on it.
+    /// How the node finds peers besides tickets (docs/CARRIER.md, "Discovery").
+    public struct Discovery: Sendable {
+        /// Run the Kademlia DHT (client and server). Rendezvous needs it.
+        public var dht = true
+        /// DHT peers to join at start (each with its `/p2p/`); retried until one answers.
+        public var bootstrap: [Multiaddr] = []
+        /// Rendezvous on each joined topic's DHT key; nil: off.
+        public var rendezvous: RendezvousConfig? = RendezvousConfig()
+        /// mDNS on the local link; nil: off (the library default, as it binds UDP 5353;
+        /// `elastos node` turns it on).
+        public var mdns: MDNSConfig?
+        /// DHT settings (server mode).
+        public var kad = KadConfig(mode: .server)
+
+        public init() {}
+        /// No DHT, no rendezvous, no mDNS: peers only through tickets.
+        public static var none: Discovery {
+            var d = Discovery()
+            d.dht = false
+            d.rendezvous = nil
+            return d
+        }
+    }
+
+    /// Starts Carrier on `addresses` (port 0 picks a free one), GossipSub on it, and `discovery`.
     public static func start(identity: SigningKey, listening addresses: [Multiaddr],
-                             pubsub config: GossipSubConfig = GossipSubConfig()) async throws(CarrierError) -> PeerService {
+                             pubsub config: GossipSubConfig = GossipSubConfig(),
+                             discovery: Discovery = Discovery()) async throws(CarrierError) -> PeerService {
         let node = CarrierNode(identity: identity)
         do { try await node.start(listening: addresses) } catch {
             await node.stop()
@@ -31,10 +65,59 @@ public final class PeerService: Sendable {
         }
         let pubsub = GossipSub(node: node, config: config)
         await pubsub.start()
-        return PeerService(carrier: node, pubsub: pubsub, did: identity.publicKey.did.description)
+        var dht: KademliaDHT?
+        var rendezvous: TopicRendezvous?
+        var bootstrapTask: Task<Void, Never>?
+        if discovery.dht {
+            let started = await node.startDHT(discovery.kad)
+            dht = started
+            if !discovery.bootstrap.isEmpty { bootstrapTask = Self.keepBootstrapping(started, discovery.bootstrap) }
+            if let config = discovery.rendezvous {
+                let meeting = TopicRendezvous(dht: started, carrier: node, config: config)
+                rendezvous = meeting
+                await pubsub.observeTopics { topic, joined in Task { await meeting.topic(topic, joined: joined) } }
+                for topic in await pubsub.topics { await meeting.topic(topic, joined: true) }
+            }
+        }
+        var mdns: MDNSDiscovery?
+        if let config = discovery.mdns {
+            let dialling = DialSet()
+            do {
+                mdns = try await MDNSDiscovery.start(peer: node.libp2pPeerID, addresses: { node.advertisedAddrs }, config: config) { peer, addrs in
+                    Task { await dialling.dial(peer, addrs, on: node) }
+                }
+            } catch {
+                // mDNS is a convenience: a node whose 5353 is taken or has no multicast still runs.
+                FileHandle.standardError.write(Data("elastos: mDNS discovery is off: \(error)\n".utf8))
+            }
+        }
+        return PeerService(carrier: node, pubsub: pubsub, did: identity.publicKey.did.description, dht: dht,
+                           rendezvous: rendezvous, mdns: mdns, bootstrapTask: bootstrapTask)
+    }
+
+    /// Bootstraps the DHT from `peers`, again after 1, 2, 5, 10, then every 30 s while none
+    /// answers (a bootstrap node started later is still found).
+    private static func keepBootstrapping(_ dht: KademliaDHT, _ peers: [Multiaddr]) -> Task<Void, Never> {
+        Task {
+            let delays: [Duration] = [.seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30)]
+            var step = 0
+            while !Task.isCancelled {
+                do {
+                    try await dht.bootstrap(peers)
+                    return
+                } catch {
+                    if step == 2 { FileHandle.standardError.write(Data("elastos: DHT bootstrap: \(error) (retrying)\n".utf8)) }
+                }
+                try? await Task.sleep(for: delays[min(step, delays.count - 1)])
+                step += 1
+            }
+        }
     }
 
     public func stop() async {
+        bootstrapTask?.cancel()
+        await rendezvous?.stop()
+        await mdns?.stop()
         await pubsub.stop()
         await carrier.stop()
     }
@@ -122,6 +205,20 @@ public final class PeerService: Sendable {
             }
         }
         return out
+    }
+}
+
+/// Dials peers that mDNS announced, one attempt at a time per peer, unless connected already.
+actor DialSet {
+    private var inFlight: Set<Libp2pPeerID> = []
+
+    func dial(_ peer: Libp2pPeerID, _ addrs: [Multiaddr], on node: CarrierNode) async {
+        guard peer != node.libp2pPeerID, !inFlight.contains(peer), !(await node.isConnected(peer)) else { return }
+        inFlight.insert(peer)
+        defer { inFlight.remove(peer) }
+        for address in addrs where address.tcpEndpoint != nil {
+            if (try? await node.dial(address)) != nil { return }
+        }
     }
 }
 

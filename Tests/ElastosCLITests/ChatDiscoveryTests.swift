@@ -1,0 +1,142 @@
+import CarrierWire
+import Foundation
+import Testing
+
+/// A network namespace of our own (root only): loopback up, nothing else, so mDNS on it reaches
+/// only the processes started in it. Processes run in it through `ip netns exec`, which execs
+/// the program, so the Process's pid is the program's.
+final class NetworkNamespace: @unchecked Sendable {
+    let name = "elastos-disc-\(UInt32.random(in: 0...UInt32.max))"
+
+    init() throws {
+        try #require(getuid() == 0, "network namespaces need root (ip netns)")
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/ip") || FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip"),
+                     "iproute2 is not installed: apt install iproute2")
+        let add = try CLI.exec(Self.ip, ["netns", "add", name])
+        try #require(add.status == 0, "ip netns add: \(add.stderr)")
+        let up = try CLI.exec(Self.ip, ["netns", "exec", name, Self.ip, "link", "set", "lo", "up"])
+        try #require(up.status == 0, "ip link set lo up: \(up.stderr)")
+    }
+
+    static var ip: String { FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") ? "/usr/sbin/ip" : "/usr/bin/ip" }
+
+    /// `ip netns exec <name>`, to put before a command.
+    var launcher: [String] { [Self.ip, "netns", "exec", name] }
+
+    func remove() { _ = try? CLI.exec(Self.ip, ["netns", "delete", name]) }
+}
+
+/// `elastos chat` without a ticket: two chats meet through a bootstrap node (DHT rendezvous on the
+/// room's topic), and, in a namespace of their own, through mDNS with neither ticket nor bootstrap.
+@Suite(.serialized) struct ChatDiscoveryTests {
+    let dir = TempDir()
+
+    /// Installs the native chat capsule in a fresh home.
+    func home(_ name: String) throws -> CLI {
+        try #require(FileManager.default.isExecutableFile(atPath: ChatCLITests.nativeChat + "/chat"), "run scripts/build-native-capsules.sh")
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/bwrap"), "bubblewrap is not installed: apt install bubblewrap")
+        let cli = CLI(home: dir.path + "/" + name)
+        for capsule in [ChatCLITests.nativeChat] {
+            let r = try cli.run(["capsule", "install", "--dev", capsule])
+            try #require(r.status == 0, "install \(capsule): \(r.stderr)")
+        }
+        return cli
+    }
+
+    /// The pids of `elastos node --home <home>` processes (the node `elastos chat` started).
+    static func nodePIDs(home: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> Int32? in
+            guard let pid = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+            let args = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard args.count >= 4, args[1] == "node", let i = args.firstIndex(of: "--home"), i + 1 < args.count, args[i + 1] == home else { return nil }
+            return pid
+        }
+    }
+
+    /// Ends the node `elastos chat` started for `home`, by its pid.
+    static func stopChatNode(home: String) {
+        for pid in nodePIDs(home: home) {
+            kill(pid, SIGTERM)
+            for _ in 0..<100 where kill(pid, 0) == 0 { usleep(50_000) }
+        }
+    }
+
+    /// The ticket of a running node, and its first address with `/p2p/<id>`.
+    static func bootstrapAddress(_ cli: CLI) throws -> String {
+        let r = try cli.run(["peer", "ticket"])
+        try #require(r.status == 0, "peer ticket: \(r.stderr)")
+        let ticket = try Ticket(parsing: r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        return try #require(ticket.dialAddresses.first).description
+    }
+
+    /// alice and bob, each in a chat that started its own node, hear each other both ways.
+    func expectConversation(_ alice: ChatProcess, _ bob: ChatProcess) {
+        #expect(alice.event("joined", 90) { $0["nick"] as? String == "bob" } != nil, "alice never saw bob: \(alice.all)")
+        #expect(bob.event("joined", 90) { $0["nick"] as? String == "alice" } != nil, "bob never saw alice: \(bob.all)")
+        alice.type("hello bob, found you without a ticket")
+        #expect(bob.message(from: "alice", text: "hello bob, found you without a ticket") != nil, "bob did not hear alice: \(bob.all)")
+        bob.type("hello alice")
+        #expect(alice.message(from: "bob", text: "hello alice") != nil, "alice did not hear bob: \(alice.all)")
+    }
+
+    @Test func twoChatsMeetThroughABootstrapNodeWithoutATicket() throws {
+        let (a, b) = (try home("a"), try home("b"))
+        // The bootstrap node is in no room: it only serves the DHT.
+        let c = CLI(home: dir.path + "/c")
+        let bootstrap = try c.startNode(["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--in-process-storage", "--in-process-shell"])
+        defer { CLI.stopNode(bootstrap) }
+        let address = try Self.bootstrapAddress(c)
+        // mDNS off: on this host's loopback it would find the other chat by itself.
+        let common = ["--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", address, "--no-mdns", "--room", "#rendezvous"]
+        let alice = try ChatProcess(home: a.home, ["--nick", "alice"] + common)
+        defer { alice.quit(); Self.stopChatNode(home: a.home) }
+        #expect(alice.event("ready") != nil, "alice never got ready: \(alice.all)")
+        let bob = try ChatProcess(home: b.home, ["--nick", "bob"] + common)
+        defer { bob.quit(); Self.stopChatNode(home: b.home) }
+        expectConversation(alice, bob)
+        // Neither was given the other's address: the nodes' logs say they ran with the bootstrap only.
+        let log = (try? String(contentsOfFile: a.home + "/node.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("discovery: DHT through 1 bootstrap peer(s), rendezvous on joined topics"), "\(log)")
+        #expect(!log.contains("mDNS"), "\(log)")
+    }
+
+    @Test func twoNodesOnOneLinkFindEachOtherByMDNS() throws {
+        let ns = try NetworkNamespace()
+        defer { ns.remove() }
+        let (a, b) = (CLI(home: dir.path + "/ma"), CLI(home: dir.path + "/mb"))
+        var nodes: [Process] = []
+        defer { nodes.forEach(CLI.stopNode) }
+        for cli in [a, b] {
+            let node = Process()
+            node.executableURL = URL(fileURLWithPath: ns.launcher[0])
+            node.arguments = Array(ns.launcher.dropFirst()) + [CLI.binary, "node", "--home", cli.home, "--listen", "/ip4/127.0.0.1/tcp/0",
+                                                                "--in-process-storage", "--in-process-shell"]
+            node.standardError = FileHandle.nullDevice
+            try node.run()
+            nodes.append(node)
+            for _ in 0..<1200 where !FileManager.default.fileExists(atPath: cli.home + "/control.sock") { usleep(50_000) }
+        }
+        let idLine = try #require(try b.run(["peer", "id"]).stdout.split(separator: "\n").first { $0.hasPrefix("PeerID: ") })
+        let peerB = String(idLine.dropFirst("PeerID: ".count))
+        var listed = ""
+        for _ in 0..<200 {
+            listed = try a.run(["peer", "peers"]).stdout
+            if listed.contains(peerB) { break }
+            usleep(100_000)
+        }
+        #expect(listed.contains(peerB), "A's peers: \(listed); B is \(peerB)")
+    }
+
+    @Test func twoChatsWithNoTicketAndNoBootstrapMeetByMDNS() throws {
+        let ns = try NetworkNamespace()
+        defer { ns.remove() }
+        let (a, b) = (try home("a"), try home("b"))
+        let common = ["--listen", "/ip4/127.0.0.1/tcp/0", "--room", "#lan"]
+        let alice = try ChatProcess(home: a.home, ["--nick", "alice"] + common, launcher: ns.launcher)
+        defer { alice.quit(); Self.stopChatNode(home: a.home) }
+        let bob = try ChatProcess(home: b.home, ["--nick", "bob"] + common, launcher: ns.launcher)
+        defer { bob.quit(); Self.stopChatNode(home: b.home) }
+        expectConversation(alice, bob)
+    }
+}
