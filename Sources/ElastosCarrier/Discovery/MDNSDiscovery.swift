@@ -38,7 +38,7 @@ public actor MDNSDiscovery {
     private let channel: any Channel
     private var queryTask: Task<Void, Never>?
     private nonisolated let groupAddress: SocketAddress
-    /// Datagrams that did not decode as DNS (for tests and diagnostics).
+    /// Datagrams refused, queries answered, peers heard (for tests and diagnostics).
     private nonisolated let counters: NIOLockedValueBox<(malformed: Int, answered: Int, announced: Int)>
 
     private init(config: MDNSConfig, channel: any Channel, groupAddress: SocketAddress,
@@ -103,11 +103,16 @@ public actor MDNSDiscovery {
         let chosen = loopbackOnly ? devices.filter(isLoopback) : devices.filter { !isLoopback($0) && $0.multicastSupported }
         for device in chosen {
             do {
-                try await multicast.joinGroup(group, device: device).get()
-                joined += 1
-                if loopbackOnly, case .v4(let a) = device.address {
+                if loopbackOnly, case .v4(let a) = device.address, case .v4(let g) = group {
+                    // NIO refuses devices without IFF_MULTICAST, which loopback lacks by
+                    // default; the kernel loops multicast back on it all the same.
+                    let request = ip_mreq(imr_multiaddr: g.address.sin_addr, imr_interface: a.address.sin_addr)
+                    try await options.unsafeSetSocketOption(level: .ip, name: .ip_add_membership, value: request).get()
                     try await options.setIPMulticastIF(a.address.sin_addr).get()
+                } else {
+                    try await multicast.joinGroup(group, device: device).get()
                 }
+                joined += 1
             } catch {
                 failures.append("\(device.name): \(error)")
             }
