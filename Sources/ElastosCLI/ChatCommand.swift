@@ -76,6 +76,15 @@ struct ChatCommand: ParsableCommand {
         throw ExitCode(Int32(end["code"] as? Int ?? 1))
     }
 
+    /// Sets FD_CLOEXEC on every open descriptor from `first` on (as listed in /proc/self/fd).
+    static func markDescriptorsCloseOnExec(from first: Int32) {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        for fd in entries.compactMap(Int32.init) where fd >= first {
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
+    }
+
     /// $USER, if it is a valid nick, else "anon".
     static func defaultNick() -> String {
         let user = ProcessInfo.processInfo.environment["USER"] ?? ""
@@ -102,6 +111,10 @@ struct ChatCommand: ParsableCommand {
         posix_spawn_file_actions_adddup2(&actions, devNull, 0)
         posix_spawn_file_actions_adddup2(&actions, log, 1)
         posix_spawn_file_actions_adddup2(&actions, log, 2)
+        // Nothing else this process has open goes to the node: it outlives the chat, and a
+        // copy of the pipe a script reads the chat's output from would keep that pipe open
+        // (posix_spawn_file_actions_addclosefrom_np is not exported to Swift).
+        Self.markDescriptorsCloseOnExec(from: 3)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

@@ -56,6 +56,17 @@ final class NetworkNamespace: @unchecked Sendable {
         return node
     }
 
+    /// The pids of `elastos node --home <home>` processes (such as the node `elastos chat` started).
+    static func nodePIDs(home: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> Int32? in
+            guard let pid = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+            let args = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard args.count >= 4, args[1] == "node", let i = args.firstIndex(of: "--home"), i + 1 < args.count, args[i + 1] == home else { return nil }
+            return pid
+        }
+    }
+
     /// The ticket of a running node, and its first address with `/p2p/<id>`.
     static func bootstrapAddress(_ cli: CLI) throws -> String {
         let r = try cli.run(["peer", "ticket"])
@@ -92,6 +103,22 @@ final class NetworkNamespace: @unchecked Sendable {
         let bob = try ChatProcess(home: b.home, ["--nick", "bob", "--room", "#rendezvous"])
         defer { bob.quit() }
         expectConversation(alice, bob)
+    }
+
+    @Test func chatPassesBootstrapAndNoMDNSToTheNodeItStarts() throws {
+        let a = try home("a")
+        let peer = "12D3KooWPmQnDoPJwgmteyLBB4qeBNop2VNJmWKtxe2RnA3rVXj2"
+        // Nothing listens on port 1: the node keeps retrying, and says what it runs with.
+        let r = try CLI.exec("/usr/bin/timeout", ["60", CLI.binary, "chat", "--json", "--home", a.home, "--nick", "alice",
+                                                   "--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", "/ip4/127.0.0.1/tcp/1/p2p/\(peer)", "--no-mdns"],
+                             stdin: "")
+        defer { for pid in Self.nodePIDs(home: a.home) { kill(pid, SIGTERM) } }
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stderr.contains("started the node"), "\(r.stderr)")
+        let log = (try? String(contentsOfFile: a.home + "/node.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("elastos node: discovery: DHT through 1 bootstrap peer(s), rendezvous on joined topics\n"), "\(log)")
+        #expect(!log.contains("mDNS"), "\(log)")
+        #expect(Self.nodePIDs(home: a.home).count == 1)
     }
 
     @Test func twoNodesOnOneLinkFindEachOtherByMDNS() throws {
