@@ -15,7 +15,7 @@ let capsuleTargets = [
 // The shell capsule's messages (ElastosPolicy).
 let policyTargets = ["FuzzShellWire"]
 // Carrier's libp2p wire decoders (CarrierWire).
-let carrierTargets = ["FuzzCarrierWire", "FuzzRelayWire"]
+let carrierTargets = ["FuzzCarrierWire", "FuzzRelayWire", "FuzzDNSMessage"]
 // The elastos://peer/ bodies capsules decode (PeerWire).
 let peerTargets = ["FuzzPeerWire"]
 // The chat envelope every chat capsule decodes (ChatWire).

@@ -27,8 +27,8 @@ fi
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 FUZZ="$ROOT/Fuzz"
 ALL_TARGETS=(FuzzTokenBinary FuzzTokenText FuzzResource FuzzIdentifiers FuzzAuditLine FuzzUnixFS
-             FuzzCapsuleFrame FuzzCapsuleManifest FuzzCapsulePackage FuzzShellWire FuzzCarrierWire FuzzRelayWire FuzzPeerWire
-             FuzzChatWire FuzzDIDWire)
+             FuzzCapsuleFrame FuzzCapsuleManifest FuzzCapsulePackage FuzzShellWire FuzzCarrierWire FuzzRelayWire FuzzDNSMessage
+             FuzzPeerWire FuzzChatWire FuzzDIDWire)
 read -r -a TARGETS <<<"${FUZZ_TARGETS:-${ALL_TARGETS[*]}}"
 CONFIG="${FUZZ_CONFIG:-release}"
 

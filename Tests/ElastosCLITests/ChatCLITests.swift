@@ -16,9 +16,10 @@ final class ChatProcess: @unchecked Sendable {
     private let lines = Mutex<[String]>([])
     private let raw = Mutex<String>("")
 
-    init(home: String, _ args: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: CLI.binary)
-        process.arguments = ["chat", "--json", "--home", home] + args
+    /// `launcher` runs the chat through another program first (`ip netns exec <ns>`).
+    init(home: String, _ args: [String], launcher: [String] = []) throws {
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? CLI.binary)
+        process.arguments = Array(launcher.dropFirst()) + (launcher.isEmpty ? [] : [CLI.binary]) + ["chat", "--json", "--home", home] + args
         process.standardInput = input
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

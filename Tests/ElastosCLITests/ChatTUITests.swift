@@ -18,9 +18,13 @@ import Testing
         return (cli, try cli.startNode(["--listen", "/ip4/127.0.0.1/tcp/0"]))
     }
 
+    /// Runs tmux, its streams redirected by a shell: the tmux server the first call starts
+    /// keeps running and would otherwise hold the test's pipes open for ever.
     @discardableResult
     func tmux(_ args: [String]) throws -> String {
-        let r = try CLI.exec("/usr/bin/tmux", ["-L", socket] + args)
+        let out = dir.path + "/tmux.out"
+        let quoted = (["/usr/bin/tmux", "-L", socket] + args).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let r = try CLI.exec("/bin/sh", ["-c", quoted.joined(separator: " ") + " > '\(out)' 2>/dev/null < /dev/null; cat '\(out)'"])
         return r.stdout
     }
 

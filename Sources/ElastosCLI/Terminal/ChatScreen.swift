@@ -51,7 +51,7 @@ struct ChatScreen {
             nick = s("nick"); ticket = s("ticket")
             enter(room)
             log(room, .system, "Your ticket (another node joins with `elastos chat --connect <ticket>`):")
-            log(room, .system, "  " + ticket)
+            log(room, .system, ticket)
             log(room, .system, "Chat as '\(nick)' on \(room). Enter sends; Tab switches rooms; PgUp/PgDn scroll; /help; Ctrl+C quits.")
         case "rooms":
             rooms = (event["rooms"] as? [String] ?? []).map(TerminalText.safe)

@@ -48,7 +48,8 @@ enum TerminalText {
             line = ""; lineWidth = 0
         }
         func placeWord() {
-            if lineWidth > 0 && lineWidth + wordWidth > limit() {
+            // A word too long for any line is cut where it stands rather than moved down.
+            if lineWidth > 0 && lineWidth + wordWidth > limit() && wordWidth <= columns - indent {
                 // The word does not fit after what is there: a new line (dropping the space).
                 while line.last == " " { line.removeLast(); lineWidth -= 1 }
                 endLine()

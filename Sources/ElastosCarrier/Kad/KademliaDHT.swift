@@ -126,7 +126,7 @@ public actor KademliaDHT {
     @discardableResult
     public func provide(key: [UInt8]) async throws(KadError) -> Int {
         let me = node.libp2pPeerID
-        providerStore.add(key: key, peer: me, addrs: node.listenAddrs)
+        providerStore.add(key: key, peer: me, addrs: node.advertisedAddrs)
         if providedKeys[key] != nil || providedKeys.count < config.maxRepublished { providedKeys[key] = .now }
         guard table.count > 0 else { throw .noPeers }
         let closest = await closestPeers(to: key)
@@ -258,7 +258,7 @@ public actor KademliaDHT {
     }
 
     private func selfRecord() -> KadMessage.Peer {
-        KadMessage.Peer(id: node.libp2pPeerID.multihash.bytes, addrs: node.listenAddrs.map(\.bytes), connection: .connected)
+        KadMessage.Peer(id: node.libp2pPeerID.multihash.bytes, addrs: node.advertisedAddrs.map(\.bytes), connection: .connected)
     }
 
     static func unixNow() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970)) }

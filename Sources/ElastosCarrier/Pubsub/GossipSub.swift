@@ -51,6 +51,9 @@ public struct PubsubStats: Sendable, Equatable {
 }
 
 /// A GossipSub router on a ``CarrierNode``: subscribe, publish, and the mesh in between.
+/// Told when the node joins (`true`) or leaves (`false`) a topic.
+public typealias TopicObserver = @Sendable (_ topic: String, _ joined: Bool) -> Void
+
 public actor GossipSub {
     /// What we propose on our outbound stream, best first.
     public static let protocols = [PubsubRPC.gossipsubV11, PubsubRPC.gossipsubV10, PubsubRPC.floodsub]
@@ -81,6 +84,7 @@ public actor GossipSub {
     private var fanoutLastPublished: [String: ContinuousClock.Instant] = [:]
     private var backoff: [String: [Libp2pPeerID: ContinuousClock.Instant]] = [:]
     private var subscribers: [String: [Int: Subscriber]] = [:]
+    private var topicObservers: [TopicObserver] = []
     private var nextSubscriberID = 0
     private var messageCache: MessageCache
     private var seen: SeenCache
@@ -164,6 +168,13 @@ public actor GossipSub {
         }
         if isNew { join(topic) }
         return stream
+    }
+
+    /// Calls `observer` when this node joins a topic (its first local subscriber) and when it
+    /// leaves one (its last subscriber ended); rendezvous discovery starts and stops on these.
+    /// It runs on the router's executor: keep it short.
+    public func observeTopics(_ observer: @escaping TopicObserver) {
+        topicObservers.append(observer)
     }
 
     /// Leaves `topic`: every subscription to it ends.
@@ -509,6 +520,7 @@ public actor GossipSub {
     }
 
     private func join(_ topic: String) {
+        for observer in topicObservers { observer(topic, true) }
         let now = ContinuousClock.now
         var members = (fanout.removeValue(forKey: topic) ?? []).filter { scores.score(of: $0) >= 0 && !isBackedOff($0, topic: topic, now: now) }
         fanoutLastPublished.removeValue(forKey: topic)
@@ -529,6 +541,7 @@ public actor GossipSub {
     }
 
     private func leave(_ topic: String) {
+        for observer in topicObservers { observer(topic, false) }
         let members = mesh.removeValue(forKey: topic) ?? []
         let now = ContinuousClock.now
         let announcement = PubsubRPC(subscriptions: [PubsubSubscription(subscribe: false, topic: topic)])
