@@ -147,7 +147,7 @@ let package = Package(
         .executableTarget(name: "elastos", dependencies: ["ElastosCLI"], swiftSettings: strict),
         .executableTarget(
             name: "elastos-bench",
-            dependencies: ["ElastosCore", "ElastosNode", "ElastosWasm", "ElastosStorage", "ElastosRuntime", "ElastosCarrier", "CarrierWire", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ElastosCore", "ElastosNode", "ElastosWasm", "ElastosStorage", "ElastosRuntime", "ElastosCarrier", "CarrierWire", "ChatWire", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .testTarget(name: "ElastosCoreTests", dependencies: ["ElastosCore", "CapsuleWire"], resources: [.copy("Vectors")]),

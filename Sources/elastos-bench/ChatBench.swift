@@ -8,8 +8,15 @@
 //   13b. sends per second one chat capsule sustains (each line: sign through the DID provider,
 //        publish through the peer provider; the receivers' rate limit is a separate matter);
 //   13c. RSS of an idle chat node: the node process and its chat capsule (bwrap and the capsule),
-//        after a few seconds of quiet.
+//        after a few seconds of quiet;
+//   13d. messages per second one receiving chat shows: a separate libp2p peer floods the room
+//        with valid envelopes from many signers, against the rate it published them.
 
+import CarrierWire
+import ChatWire
+import ElastosCarrier
+import ElastosCore
+import ElastosRuntime
 import Foundation
 import Synchronization
 
@@ -186,6 +193,77 @@ extension Bench {
         rows.append(Row(figure: "chat: idle node RSS (node + WASM chat)", median: String(format: "%.1f MiB", Double(nodeRSS) / 1024),
                         target: "≤ 50 MiB", pass: nodeRSS > 0 && nodeRSS <= 50 * 1024))
         rows.append(Row(figure: "chat: idle native chat capsule RSS", median: String(format: "%.1f MiB", Double(capsules) / 1024), target: "—", pass: nil))
+
+        // 13d. messages per second one receiving chat sustains (after 13c, so the flood does not
+        // count in the idle figure).
+        receiveRate(into: &rows, ticket: ticket, alice: alice)
+    }
+
+    /// A separate libp2p peer floods #general with valid envelopes from many signers (each within
+    /// the receivers' burst of 20, so no rate limit applies) as fast as GossipSub takes them;
+    /// the figure is how many alice's chat shows per second, each one checked through the DID
+    /// provider, put in order and written out. Beside it, the rate the publisher put them on
+    /// the wire (the baseline the chat is measured against).
+    private func receiveRate(into rows: inout [Row], ticket text: String, alice: BenchChat) {
+        let senders = plan.quick ? 50 : 150, each = 20, total = senders * each
+        guard let ticket = try? Ticket(parsing: text), let address = ticket.dialAddresses.first else {
+            print("      !! receive rate: alice's ticket does not parse")
+            return
+        }
+        guard let target = try? Multiaddr(parsing: "\(address)/p2p/\(ticket.peer)") else { return }
+        let topic = ChatEnvelope.topic(room: "#general")
+        let now = UInt64(Date().timeIntervalSince1970 * 1000)
+        var envelopes: [[UInt8]] = []
+        envelopes.reserveCapacity(total)
+        for s in 0..<senders {
+            let key = SigningKey(), did = key.publicKey.did.description
+            for i in 0..<each {
+                var e = ChatEnvelope(kind: .message, room: "#general", sender: did, app: "chat", nick: "flood\(s)", timestamp: now + UInt64(i),
+                                     id: (0..<16).map { _ in UInt8.random(in: 0...255) }, content: Array("flood \(s)-\(i)".utf8))
+                e.signature = key.sign(DIDProvider.statement(capsule: "chat", message: e.signingBytes), in: DIDProvider.signingDomain)
+                envelopes.append(e.encoded())
+            }
+        }
+        // Interleaved, as many people talking at once would be.
+        let order = (0..<total).map { ($0 % senders) * each + $0 / senders }
+        let before = alice.count("\"text\":\"flood ")
+        let batch = envelopes
+        let published: Double? = blockingGossip {
+            let node = CarrierNode(identity: SigningKey())
+            let router = GossipSub(node: node)
+            guard (try? await node.start(listening: [])) != nil else { await node.stop(); return nil }
+            await router.start()
+            guard (try? await node.dial(target)) != nil else { await router.stop(); await node.stop(); return nil }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while await router.peers(in: topic).isEmpty, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+            let start = ContinuousClock.now
+            for i in order { _ = try? await router.publish(topic, batch[i]) }
+            await router.flush()
+            let seconds = (ContinuousClock.now - start).seconds
+            try? await Task.sleep(for: .seconds(1))
+            await router.stop()
+            await node.stop()
+            return seconds
+        }
+        guard let published else {
+            print("      !! receive rate: the flooding peer could not reach alice's node")
+            return
+        }
+        let start = ContinuousClock.now
+        var shown = before, last = before, lastChange = ContinuousClock.now
+        // Until all are shown, or nothing new for 5 s.
+        while shown < before + total, (ContinuousClock.now - lastChange).seconds < 5 {
+            usleep(5_000)
+            shown = alice.count("\"text\":\"flood ")
+            if shown != last { last = shown; lastChange = ContinuousClock.now }
+        }
+        let arrived = shown - before
+        let seconds = published + max(0, (lastChange - start).seconds)
+        let rate = Double(arrived) / seconds
+        let wire = Double(total) / published
+        print("  " + Format.pad("messages shown per second, one receiving chat", 44) + String(format: "%10.0f /s", rate)
+              + String(format: "  (%d of %d from %d signers in %.2f s; published at %.0f /s, %.2f×)", arrived, total, senders, seconds, wire, rate / wire))
+        rows.append(Row(figure: "chat: messages shown per second (receiver)", median: String(format: "%.0f /s", rate), target: "—", pass: nil))
     }
 
     /// VmRSS of a process, in KiB.

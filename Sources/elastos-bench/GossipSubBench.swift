@@ -116,7 +116,7 @@ private actor LatencyLog {
     func latencies() -> [Double] { values }
 }
 
-private func blockingGossip<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+func blockingGossip<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
     let done = DispatchSemaphore(value: 0)
     nonisolated(unsafe) var result: T?
     Task.detached {

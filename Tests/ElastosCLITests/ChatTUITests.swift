@@ -18,14 +18,16 @@ import Testing
         return (cli, try cli.startNode(["--listen", "/ip4/127.0.0.1/tcp/0"]))
     }
 
-    /// Runs tmux, its streams redirected by a shell: the tmux server the first call starts
-    /// keeps running and would otherwise hold the test's pipes open for ever.
+    /// Runs tmux from a shell that first closes every descriptor but the standard three and
+    /// redirects those: the tmux server the first call starts keeps running, and would hold
+    /// open for ever whatever pipe it inherited (Foundation's pipes are not close-on-exec).
     @discardableResult
     func tmux(_ args: [String]) throws -> String {
         let out = dir.path + "/tmux.out"
         let quoted = (["/usr/bin/tmux", "-L", socket] + args).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-        let r = try CLI.exec("/bin/sh", ["-c", quoted.joined(separator: " ") + " > '\(out)' 2>/dev/null < /dev/null; cat '\(out)'"])
-        return r.stdout
+        let script = "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\"; done 2>/dev/null; "
+            + quoted.joined(separator: " ") + " > '\(out)' 2>/dev/null < /dev/null; cat '\(out)'"
+        return try CLI.exec("/bin/bash", ["-c", script]).stdout
     }
 
     /// The visible pane, waiting until `matches` holds (or `seconds` pass); returns the last capture.
