@@ -162,16 +162,7 @@ public actor CarrierNode {
         } catch {
             throw .dialFailed(address: address.description, reason: "\(error)")
         }
-        guard let future = established.withLockedValue({ $0 }) else { throw .dialFailed(address: address.description, reason: "no handler") }
-        do {
-            let connection = try await future.get()
-            added(connection)
-            return connection.peer
-        } catch let error as ConnectionError {
-            throw .connection(error)
-        } catch {
-            throw .dialFailed(address: address.description, reason: "\(error)")
-        }
+        return try await upgraded(established, dialling: address)
     }
 
     /// Opens a stream to a connected peer for `protocolID`.
@@ -297,7 +288,14 @@ public actor CarrierNode {
             stream.reset()
             throw .dialFailed(address: remoteAddress.description, reason: "cannot bridge the relayed stream: \(error)")
         }
-        guard let future = established.withLockedValue({ $0 }) else { throw .dialFailed(address: remoteAddress.description, reason: "no handler") }
+        return try await upgraded(established, dialling: remoteAddress)
+    }
+
+    /// Waits for the upgrade (Noise, Yamux) a dial started on a channel and records the
+    /// connection: the same for TCP and for a relayed stream.
+    private func upgraded(_ established: NIOLockedValueBox<EventLoopFuture<CarrierConnection>?>,
+                          dialling address: Multiaddr) async throws(CarrierError) -> Libp2pPeerID {
+        guard let future = established.withLockedValue({ $0 }) else { throw .dialFailed(address: address.description, reason: "no handler") }
         do {
             let connection = try await future.get()
             added(connection)
@@ -305,7 +303,7 @@ public actor CarrierNode {
         } catch let error as ConnectionError {
             throw .connection(error)
         } catch {
-            throw .dialFailed(address: remoteAddress.description, reason: "\(error)")
+            throw .dialFailed(address: address.description, reason: "\(error)")
         }
     }
 
