@@ -23,6 +23,8 @@ public actor CarrierNode {
     /// ``peerID`` in the form used for remote peers.
     public nonisolated let libp2pPeerID: Libp2pPeerID
     let identity: SigningKey
+    /// How each connection's Yamux session checks an idle peer (nil: never).
+    public nonisolated let keepAlive: YamuxKeepAlive?
     private let group: MultiThreadedEventLoopGroup
     private var servers: [any Channel] = []
     private var connections: [ObjectIdentifier: CarrierConnection] = [:]
@@ -37,8 +39,9 @@ public actor CarrierNode {
     private var relayPumps: [ObjectIdentifier: (task: Task<Void, Never>, channel: any Channel)] = [:]
 
     /// A node with this identity; call ``start(listening:)`` to accept connections.
-    public init(identity: SigningKey, threads: Int = 1) {
+    public init(identity: SigningKey, threads: Int = 1, keepAlive: YamuxKeepAlive? = .standard) {
         self.identity = identity
+        self.keepAlive = keepAlive
         peerID = PeerID(publicKey: identity.publicKey)
         libp2pPeerID = Libp2pPeerID(peerID)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
@@ -315,7 +318,8 @@ public actor CarrierNode {
     ) -> EventLoopFuture<Void> {
         let promise = channel.eventLoop.makePromise(of: ConnectionHandler.Established.self)
         let connectionBox = NIOLockedValueBox<CarrierConnection?>(nil)
-        let handler = ConnectionHandler(role: role, identity: identity, expectedPeer: expectedPeer, established: promise) {
+        let handler = ConnectionHandler(role: role, identity: identity, expectedPeer: expectedPeer, keepAlive: keepAlive,
+                                        established: promise) {
             [weak self] stream in
             guard let self, let connection = connectionBox.withLockedValue({ $0 }) else { return stream.reset() }
             var gated = stream

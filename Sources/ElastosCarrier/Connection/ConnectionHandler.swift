@@ -27,9 +27,13 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Called on the event loop for each stream the peer opens (after `established`).
     let onInboundStream: @Sendable (YamuxStreamHandle) -> Void
 
-    init(role: NoiseHandshake.Role, identity: SigningKey, expectedPeer: Libp2pPeerID?,
+    /// How the session checks an idle peer (nil: it does not).
+    let keepAlive: YamuxKeepAlive?
+
+    init(role: NoiseHandshake.Role, identity: SigningKey, expectedPeer: Libp2pPeerID?, keepAlive: YamuxKeepAlive? = .standard,
          established: EventLoopPromise<Established>, onInboundStream: @escaping @Sendable (YamuxStreamHandle) -> Void) {
         upgrade = ConnectionUpgrade(role: role, identity: identity, expectedPeer: expectedPeer)
+        self.keepAlive = keepAlive
         self.established = established
         self.onInboundStream = onInboundStream
     }
@@ -112,6 +116,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             self.context?.close(promise: nil)
         }
         self.session = session
+        if let keepAlive { session.startKeepAlive(keepAlive) }
         return session
     }
 

@@ -12,6 +12,7 @@ public enum YamuxError: Error, Equatable, Sendable, CustomStringConvertible {
     case tooManyStreams(limit: Int)
     case wrongStreamIDParity(UInt32)
     case pingTimeout
+    case keepAliveTimeout
 
     public var description: String {
         switch self {
@@ -26,6 +27,7 @@ public enum YamuxError: Error, Equatable, Sendable, CustomStringConvertible {
         case .tooManyStreams(let limit): "yamux: the stream limit (\(limit)) is reached"
         case .wrongStreamIDParity(let id): "yamux: peer opened stream \(id) with our parity"
         case .pingTimeout: "yamux: ping timed out"
+        case .keepAliveTimeout: "yamux: the peer did not answer the keep-alive ping"
         }
     }
 }

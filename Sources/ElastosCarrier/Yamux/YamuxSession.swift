@@ -3,10 +3,29 @@
 // as the application reads, so a peer can never make us buffer more than one window per stream;
 // a peer that sends beyond its window is a protocol error (go-away, then close). Our own writes
 // wait for the peer's window updates. Streams per session are capped.
+// Keep-alive: when nothing has arrived for a keep-alive interval the session pings the peer, and
+// a ping unanswered within the timeout ends the session (as go-yamux does, 30 s and 10 s by
+// default), so a connection whose peer vanished without a FIN or RST does not linger.
 //
 // Event-loop bound: every method runs on the connection's event loop (see YamuxStreamHandle).
 import CarrierWire
 import NIOCore
+
+/// How a session checks that an idle peer is still there.
+public struct YamuxKeepAlive: Sendable, Equatable {
+    /// How long the session may hear nothing before it pings.
+    public var interval: Duration
+    /// How long a keep-alive ping may go unanswered before the session is closed.
+    public var timeout: Duration
+
+    public init(interval: Duration, timeout: Duration) {
+        self.interval = interval
+        self.timeout = timeout
+    }
+
+    /// go-yamux's defaults (the session used by go-libp2p and kubo).
+    public static let standard = YamuxKeepAlive(interval: .seconds(30), timeout: .seconds(10))
+}
 
 final class YamuxSession {
     static let initialWindow: UInt32 = 256 * 1024
@@ -42,6 +61,12 @@ final class YamuxSession {
     private var inbound: [UInt8] = []
     private var nextPingID: UInt32 = 1
     private var pendingPings: [UInt32: (start: NIODeadline, promise: EventLoopPromise<TimeAmount>)] = [:]
+    /// When the last frame arrived (keep-alive pings only when this is an interval old).
+    private var lastReceived = NIODeadline.now()
+    private var keepAliveTask: RepeatedTask?
+    private var keepAlivePending = false
+    /// Keep-alive pings sent and answered (for tests and diagnostics).
+    private(set) var keepAlivePings = 0
     private(set) var isClosed = false
     private(set) var remoteWentAway = false
     private var closeError: YamuxError = .sessionClosed
@@ -70,6 +95,7 @@ final class YamuxSession {
     /// Feeds decrypted bytes from the peer.
     func receive(_ bytes: [UInt8]) {
         guard !isClosed else { return }
+        lastReceived = NIODeadline.now()
         inbound += bytes
         var index = 0
         while inbound.count - index >= YamuxFrameHeader.size {
@@ -220,6 +246,37 @@ final class YamuxSession {
         send(YamuxFrameHeader(kind: .ping, flags: .syn, streamID: 0, length: id))
     }
 
+    /// Starts checking, every `keepAlive.interval`, that the peer still answers when idle.
+    func startKeepAlive(_ keepAlive: YamuxKeepAlive) {
+        guard keepAliveTask == nil, !isClosed else { return }
+        let interval = TimeAmount(keepAlive.interval), timeout = TimeAmount(keepAlive.timeout)
+        let session = NIOLoopBound(self, eventLoop: eventLoop)
+        keepAliveTask = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            session.value.keepAliveTick(interval: interval, timeout: timeout)
+        }
+    }
+
+    private func keepAliveTick(interval: TimeAmount, timeout: TimeAmount) {
+        guard !isClosed, !keepAlivePending else { return }
+        // Traffic within the interval (a little slack for timer drift) proves the peer is there.
+        guard NIODeadline.now() - lastReceived >= .nanoseconds(interval.nanoseconds / 10 * 9) else { return }
+        keepAlivePending = true
+        let promise = eventLoop.makePromise(of: TimeAmount.self)
+        let session = NIOLoopBound(self, eventLoop: eventLoop)
+        let expiry = eventLoop.scheduleTask(in: timeout) {
+            let session = session.value
+            guard session.keepAlivePending, !session.isClosed else { return }
+            session.fail(.keepAliveTimeout, code: .internalError)
+        }
+        promise.futureResult.whenComplete { result in
+            expiry.cancel()
+            let session = session.value
+            session.keepAlivePending = false
+            if case .success = result { session.keepAlivePings += 1 }
+        }
+        ping(promise: promise)
+    }
+
     func goAway() {
         guard !isClosed else { return }
         send(YamuxFrameHeader(kind: .goAway, streamID: 0, length: YamuxFrameHeader.GoAwayCode.normal.rawValue))
@@ -230,6 +287,8 @@ final class YamuxSession {
         guard !isClosed else { return }
         isClosed = true
         closeError = error
+        keepAliveTask?.cancel()
+        keepAliveTask = nil
         for id in Array(streams.keys) { failStream(id, error) }
         for (_, ping) in pendingPings { ping.promise.fail(error) }
         pendingPings = [:]
