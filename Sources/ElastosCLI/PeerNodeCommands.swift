@@ -4,17 +4,27 @@ import ElastosRuntime
 import Foundation
 
 /// A control-API request to the running node's Carrier (`elastos node --listen …`).
-private func carrierRequest(_ home: HomeOption, _ request: [String: Any]) throws -> [String: Any] {
+func carrierRequest(_ home: HomeOption, _ request: [String: Any]) throws -> [String: Any] {
+    let reply = try ControlClient.request(try carrierConnection(home), request)
+    guard reply["ok"] as? Bool == true else { throw PeerNodeReply.error(reply) }
+    return reply
+}
+
+/// A control connection to the node running for `home`, or a clear error when there is none.
+func carrierConnection(_ home: HomeOption) throws -> UnixConnection {
     guard let conn = ControlClient.connect(home.resolved) else {
         throw CLIError("no node is running for \(home.resolved.path): start one with 'elastos node --listen /ip4/0.0.0.0/tcp/4001'")
     }
-    let reply = try ControlClient.request(conn, request)
-    guard reply["ok"] as? Bool == true else {
+    return conn
+}
+
+enum PeerNodeReply {
+    /// The error a refused control-API reply means to the user.
+    static func error(_ reply: [String: Any]) -> CLIError {
         let error = reply["error"] as? String ?? "request failed"
-        if error.hasPrefix("unknown op") { throw CLIError("the running node has no Carrier: start it with --listen <multiaddr>") }
-        throw CLIError(error)
+        if error.hasPrefix("unknown op") { return CLIError("the running node has no Carrier (or is older than this elastos): restart it with --listen <multiaddr>") }
+        return CLIError(error)
     }
-    return reply
 }
 
 struct PeerTicket: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import CarrierWire
 import ElastosCarrier
 import ElastosCore
+import ElastosRuntime
 import Foundation
 
 struct PeerPing: ParsableCommand {
@@ -11,11 +12,15 @@ struct PeerPing: ParsableCommand {
         discussion: """
             Dials the multiaddr (e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW…; with /p2p/ the peer \
             must prove that identity in the Noise handshake), prints what identify reports, then \
-            pings --count times on one stream. Exits non-zero if any step fails.
+            pings --count times on one stream. Exits non-zero if any step fails. When a node is \
+            running for the home, the ping goes from it (and the target may also be a ticket, or \
+            the PeerID of a peer it is connected to); otherwise, or with --standalone, from a peer \
+            of the command's own.
             """
     )
 
-    @Argument(help: ArgumentHelp("The peer's multiaddr.", valueName: "multiaddr")) var address: String
+    @Argument(help: ArgumentHelp("The peer's multiaddr (through a running node also a ticket or a connected PeerID).", valueName: "multiaddr")) var address: String
+    @Flag(help: "Ping from a peer of this command's own even when a node is running.") var standalone = false
     @Option(name: .shortAndLong, help: "How many pings.") var count = 3
     @Option(help: "Seconds to allow for the whole run.") var timeout = 20
     @OptionGroup var home: HomeOption
@@ -26,6 +31,16 @@ struct PeerPing: ParsableCommand {
     }
 
     func run() throws {
+        if !standalone, let conn = ControlClient.connect(home.resolved) {
+            let reply = try ControlClient.request(conn, ["op": "peer.ping", "target": address, "count": count])
+            guard reply["ok"] as? Bool == true else { throw PeerNodeReply.error(reply) }
+            print("Connected to \(reply["peer"] as? String ?? "?")")
+            print("Agent: \(reply["agent"] as? String ?? "") protocol: \(reply["protocol_version"] as? String ?? "")")
+            print("Protocols: \((reply["protocols"] as? [String] ?? []).joined(separator: " "))")
+            for addr in reply["listen_addrs"] as? [String] ?? [] { print("Listens: \(addr)") }
+            for (i, ms) in (reply["rtt_ms"] as? [Any] ?? []).compactMap({ ($0 as? NSNumber)?.doubleValue }).enumerated() { print("Ping \(i + 1): " + String(format: "%.3f", ms) + " ms") }
+            return
+        }
         let target: Multiaddr
         do { target = try Multiaddr(parsing: address) } catch { throw CLIError("\(address): \(error)") }
         let key = try home.nodeKey()

@@ -9,11 +9,14 @@ struct PeerPub: ParsableCommand {
         commandName: "pub",
         abstract: "Publish one signed message to a GossipSub topic.",
         discussion: """
-            Runs a Carrier node with the GossipSub router, dials each --connect peer (and listens on \
-            each --listen address, printed as `LISTEN …`), waits until --wait-peers peers have \
-            announced the topic, publishes the message signed with the node key, waits until it is \
-            written to every peer's stream, and prints `PUBLISHED id=<hex> seqno=<hex> peers=<n>`. \
-            Exits 1 if the peers do not appear within --timeout seconds.
+            Without --connect or --listen, publishes through the node running for the home \
+            (`elastos node`), to the peers it is connected to; --wait-peers defaults to 0 there. \
+            With them, runs a peer of its own with the GossipSub router that dials each --connect \
+            peer (and listens on each --listen address, printed as `LISTEN …`); --wait-peers \
+            defaults to 1. Either way it waits until --wait-peers peers have announced the topic, \
+            publishes the message signed with the node key, waits until it is written to every \
+            peer's stream, and prints `PUBLISHED id=<hex> seqno=<hex> peers=<n>`. Exits 1 if the \
+            peers do not appear within --timeout seconds.
             """
     )
 
@@ -21,19 +24,18 @@ struct PeerPub: ParsableCommand {
     @Argument(help: "The message (sent as its UTF-8 bytes, or with --hex the bytes it spells).") var message: String
     @Flag(name: .customLong("hex"), help: "The message is hexadecimal: publish the bytes it spells (binary payloads).") var isHex = false
     @OptionGroup var network: PubsubNetworkOptions
-    @Option(help: "Peers subscribed to the topic to wait for before publishing (0: publish at once).") var waitPeers = 1
+    @Option(help: "Peers subscribed to the topic to wait for before publishing (0: publish at once; default 0 through the running node, else 1).") var waitPeers: Int?
     @Option(help: "Seconds to allow for the whole run.") var timeout = 30
     @Option(help: "Milliseconds to stay connected after publishing, so the peers can read it.") var lingerMs = 500
     @OptionGroup var home: HomeOption
 
     func validate() throws {
-        guard waitPeers >= 0 else { throw ValidationError("--wait-peers must not be negative") }
+        guard (waitPeers ?? 0) >= 0 else { throw ValidationError("--wait-peers must not be negative") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         guard (0...60_000).contains(lingerMs) else { throw ValidationError("--linger-ms must be between 0 and 60000") }
     }
 
     func run() throws {
-        let key = try home.nodeKey()
         let data: [UInt8]
         if isHex {
             guard let bytes = Self.bytes(hex: message) else { throw ValidationError("--hex: \(message.prefix(40))… is not an even number of hex digits") }
@@ -41,8 +43,15 @@ struct PeerPub: ParsableCommand {
         } else {
             data = Array(message.utf8)
         }
+        if network.throughNode {
+            let reply = try carrierRequest(home, ["op": "peer.publish", "topic": topic, "data_hex": hex(data),
+                                                  "wait_peers": waitPeers ?? 0, "timeout": timeout])
+            print("PUBLISHED id=\(reply["id"] as? String ?? "") seqno=\(reply["seqno"] as? String ?? "") peers=\(reply["peers"] as? Int ?? 0)")
+            return
+        }
+        let key = try home.nodeKey()
         let topic = self.topic, network = self.network
-        let waitPeers = self.waitPeers, timeout = self.timeout, linger = self.lingerMs
+        let waitPeers = self.waitPeers ?? 1, timeout = self.timeout, linger = self.lingerMs
         let line: String = try runBlocking {
             let router = try await network.startRouter(key: key)
             do {

@@ -2,10 +2,13 @@ import ArgumentParser
 import CarrierWire
 import ElastosCarrier
 import ElastosCore
+import ElastosRuntime
 import Foundation
+import Synchronization
 
-/// `--connect` and `--listen` for the pubsub commands (no listen address by default: a
-/// publisher or subscriber usually dials; pass --listen to be dialled).
+/// `--connect` and `--listen` for the pubsub commands. With neither, the command goes through
+/// the node running for the home (its PeerID, its connections, its mesh); with either, it runs a
+/// peer of its own that dials the --connect peers and listens on the --listen addresses.
 struct PubsubNetworkOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("A peer to dial (repeatable), e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW….", valueName: "multiaddr"))
     var connect: [String] = []
@@ -14,8 +17,10 @@ struct PubsubNetworkOptions: ParsableArguments {
     @Option(name: .long, help: "Heartbeat interval in milliseconds (GossipSub's default is 1000).")
     var heartbeatMs = 1000
 
+    /// Neither --connect nor --listen: use the running node.
+    var throughNode: Bool { connect.isEmpty && listen.isEmpty }
+
     func validate() throws {
-        guard connect.count + listen.count > 0 else { throw ValidationError("give at least one --connect or --listen") }
         guard (10...60_000).contains(heartbeatMs) else { throw ValidationError("--heartbeat-ms must be between 10 and 60000") }
     }
 
@@ -61,9 +66,11 @@ struct PeerSub: ParsableCommand {
         commandName: "sub",
         abstract: "Subscribe to a GossipSub topic and print each verified message.",
         discussion: """
-            Runs a Carrier node with the GossipSub router (/meshsub/1.1.0, /meshsub/1.0.0, \
-            /floodsub/1.0.0), dials each --connect peer and listens on each --listen address \
-            (printed as `LISTEN <multiaddr>/p2p/<PeerID>`), subscribes to the topic and prints \
+            Without --connect or --listen, subscribes through the node running for the home \
+            (`elastos node`), on its connections and mesh. With them, runs a peer of its own with \
+            the GossipSub router (/meshsub/1.1.0, /meshsub/1.0.0, /floodsub/1.0.0) that dials each \
+            --connect peer and listens on each --listen address (printed as \
+            `LISTEN <multiaddr>/p2p/<PeerID>`). Either way it subscribes to the topic and prints \
             `SUBSCRIBED <topic>`, then `PEER <PeerID>` when a peer joins the topic and one line per \
             message whose signature verified:
               MSG from=<PeerID> seqno=<hex> data=<text, or hex:… if not printable UTF-8>
@@ -86,6 +93,7 @@ struct PeerSub: ParsableCommand {
     }
 
     func run() throws {
+        if network.throughNode { return try runThroughNode() }
         let key = try home.nodeKey()
         let topic = self.topic, count = self.count, json = self.json, network = self.network
         let finished = DispatchSemaphore(value: 0)
@@ -128,8 +136,56 @@ struct PeerSub: ParsableCommand {
         if result == .timedOut, count != nil { throw CLIError("sub \(topic): fewer than \(count ?? 0) messages within \(timeout) s") }
     }
 
-    static func textLine(_ m: PubsubMessage) -> String {
-        "MSG from=\(m.from) seqno=\(hex(m.seqno)) data=\(printable(m.data))"
+    /// Subscribes on the running node: its control API streams the topic's events to us.
+    func runThroughNode() throws {
+        let conn = try carrierConnection(home)
+        let reply = try ControlClient.request(conn, ["op": "peer.subscribe", "topic": topic])
+        guard reply["ok"] as? Bool == true else { throw PeerNodeReply.error(reply) }
+        writeLine(["SUBSCRIBED \(topic)"])
+        let count = self.count, json = self.json
+        let finished = DispatchSemaphore(value: 0)
+        let received = Mutex(0)
+        // Events arrive on their own thread so standard input and the timeout can end the run.
+        Thread.detachNewThread {
+            while let (line, _) = try? conn.readLine(),
+                  let event = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] {
+                switch event["event"] as? String {
+                case "peer":
+                    writeLine(["PEER \(event["peer"] as? String ?? "?")"])
+                case "dropped":
+                    FileHandle.standardError.write(Data("elastos: \(event["count"] as? Int ?? 0) messages dropped (read too slowly)\n".utf8))
+                case "message":
+                    var message = event
+                    message["event"] = nil
+                    writeLine([json ? ControlServer.jsonLine(message) : Self.textLine(message)])
+                    let n = received.withLock { $0 += 1; return $0 }
+                    if let count, n >= count { finished.signal(); return }
+                default:
+                    continue
+                }
+            }
+            finished.signal()
+        }
+        if count == nil {
+            Thread.detachNewThread {
+                while readLine() != nil {}
+                finished.signal()
+            }
+        }
+        let result = finished.wait(timeout: .now() + .seconds(timeout))
+        conn.close()
+        let n = received.withLock { $0 }
+        if let count, n < count {
+            if result == .timedOut { throw CLIError("sub \(topic): fewer than \(count) messages within \(timeout) s") }
+            throw CLIError("sub \(topic): the node ended the subscription after \(n) messages")
+        }
+    }
+
+    static func textLine(_ m: PubsubMessage) -> String { textLine(object(m)) }
+
+    static func textLine(_ object: [String: Any]) -> String {
+        let data = PeerPub.bytes(hex: object["data_hex"] as? String ?? "") ?? []
+        return "MSG from=\(object["from"] as? String ?? "?") seqno=\(object["seqno"] as? String ?? "") data=\(printable(data))"
     }
 
     static func printable(_ data: [UInt8]) -> String {
@@ -139,15 +195,16 @@ struct PeerSub: ParsableCommand {
         return "hex:" + hex(data)
     }
 
-    static func jsonLine(_ m: PubsubMessage) -> String {
-        var object: [String: Any] = [
+    /// A message as `--json` prints it and the control API's subscription sends it.
+    static func object(_ m: PubsubMessage) -> [String: Any] {
+        [
             "topic": m.topic, "from": m.from.description, "seqno": hex(m.seqno), "data_hex": hex(m.data),
             "data": String(validating: m.data, as: UTF8.self) ?? NSNull(),
+            "received_from": m.receivedFrom?.description ?? NSNull(),
         ]
-        object["received_from"] = m.receivedFrom?.description ?? NSNull()
-        guard let encoded = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
-        return String(decoding: encoded, as: UTF8.self)
     }
+
+    static func jsonLine(_ m: PubsubMessage) -> String { ControlServer.jsonLine(object(m)) }
 }
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }

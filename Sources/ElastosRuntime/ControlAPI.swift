@@ -9,6 +9,17 @@ import Foundation
 public protocol ControlExtension: Sendable {
     var ops: Set<String> { get }
     func handle(op: String, request: [String: Any]) -> [String: Any]
+    /// Ops that keep the connection open and send many lines (a subscription): `stream` owns the
+    /// connection's thread until it returns, then the connection is closed.
+    var streamingOps: Set<String> { get }
+    func stream(op: String, request: [String: Any], connection: UnixConnection)
+}
+
+extension ControlExtension {
+    public var streamingOps: Set<String> { [] }
+    public func stream(op: String, request: [String: Any], connection: UnixConnection) {
+        try? connection.sendLine(ControlServer.jsonLine(["ok": false, "error": "unknown op \(op)"]))
+    }
 }
 
 /// Turns what a user typed after `elastos run` (a directory, a package file or an installed
@@ -75,6 +86,10 @@ public final class ControlServer: Sendable {
             let op = req["op"] as? String
         else {
             try? conn.sendLine(Self.json(["ok": false, "error": "malformed request: one JSON object with an \"op\" per line"]))
+            return
+        }
+        if let ext = extensions.first(where: { $0.streamingOps.contains(op) }) {
+            ext.stream(op: op, request: req, connection: conn)
             return
         }
         if let ext = extensions.first(where: { $0.ops.contains(op) }) {

@@ -26,6 +26,12 @@ public final class UnixConnection: @unchecked Sendable {
         if fd >= 0 { Glibc.close(fd); fd = -1 }
     }
 
+    /// Ends both directions without releasing the descriptor, so a thread blocked reading it
+    /// returns end-of-stream (closing it under that thread could hand the number to another file).
+    public func shutdown() {
+        if fd >= 0 { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+
     /// Connects to a listening socket at `path`.
     public static func connect(path: String) throws(SocketError) -> UnixConnection {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

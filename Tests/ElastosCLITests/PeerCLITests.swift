@@ -70,15 +70,7 @@ import Testing
         subscriber.standardError = FileHandle.nullDevice
         try subscriber.run()
         defer { if subscriber.isRunning { subscriber.terminate() } }
-        func readLine() -> String {
-            var line = ""
-            while !line.hasSuffix("\n") {
-                let byte = out.fileHandleForReading.readData(ofLength: 1)
-                guard !byte.isEmpty else { break }
-                line += String(decoding: byte, as: UTF8.self)
-            }
-            return String(line.dropLast())
-        }
+        func readLine() -> String { out.readLine() }
         let listen = readLine()
         try #require(listen.hasPrefix("LISTEN /ip4/127.0.0.1/tcp/"), "\(listen)")
         #expect(readLine() == "SUBSCRIBED elastos/cli-test")
@@ -92,9 +84,11 @@ import Testing
         #expect(message["topic"] as? String == "elastos/cli-test")
         subscriber.waitUntilExit()
         #expect(subscriber.terminationStatus == 0)
-        // Neither a peer to dial nor an address to listen on is a usage error.
+        // Neither a peer to dial nor an address to listen on means "through the running node": there is none.
         let lonely = try CLI(home: pubHome.path).run(["peer", "pub", "t", "m"])
-        #expect(lonely.status != 0 && lonely.stderr.contains("give at least one --connect or --listen"), "\(lonely.stderr)")
+        #expect(lonely.status != 0 && lonely.stderr.contains("no node is running"), "\(lonely.stderr)")
+        let deaf = try CLI(home: pubHome.path).run(["peer", "sub", "t", "--count", "1"])
+        #expect(deaf.status != 0 && deaf.stderr.contains("no node is running"), "\(deaf.stderr)")
     }
 }
 
@@ -131,5 +125,77 @@ import Testing
         // A node without --listen has no Carrier, and says so.
         let none = try CLI(home: TempDir().path).run(["peer", "ticket"])
         #expect(none.status != 0 && none.stderr.contains("no node is running"), "\(none.stderr)")
+    }
+
+    /// `peer sub`, `peer pub` and `peer ping` without --connect/--listen use the running node:
+    /// its PeerID signs, its connections carry, its mesh delivers.
+    @Test func subPubAndPingGoThroughTheRunningNodes() throws {
+        let alice = CLI(home: a.path + "/home2"), bob = CLI(home: b.path + "/home2")
+        let nodeA = try alice.startNode(["--listen", "/ip4/127.0.0.1/tcp/0", "--in-process-storage", "--in-process-shell"])
+        defer { CLI.stopNode(nodeA) }
+        let ticketA = try alice.run(["peer", "ticket"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let nodeB = try bob.startNode(["--listen", "/ip4/127.0.0.1/tcp/0", "--connect", ticketA, "--in-process-storage", "--in-process-shell"])
+        defer { CLI.stopNode(nodeB) }
+        let idA = String(try #require(try alice.run(["identity", "--json"]).stdout.firstMatch(of: /"peer_id":"([1-9A-Za-z]+)"/)?.1))
+        let idB = String(try #require(try bob.run(["identity", "--json"]).stdout.firstMatch(of: /"peer_id":"([1-9A-Za-z]+)"/)?.1))
+
+        let subscriber = Process()
+        subscriber.executableURL = URL(fileURLWithPath: CLI.binary)
+        subscriber.arguments = ["peer", "sub", "elastos/through-node", "--json", "--count", "2", "--timeout", "60", "--home", alice.home]
+        let out = Pipe()
+        subscriber.standardOutput = out
+        subscriber.standardError = FileHandle.nullDevice
+        try subscriber.run()
+        defer { if subscriber.isRunning { kill(subscriber.processIdentifier, SIGTERM); subscriber.waitUntilExit() } }
+        func readLine() -> String { out.readLine() }
+        #expect(readLine() == "SUBSCRIBED elastos/through-node")
+        // B waits until A's subscription has reached it, then publishes under B's own PeerID.
+        let text = try bob.run(["peer", "pub", "elastos/through-node", "hello through the node", "--wait-peers", "1", "--timeout", "30"])
+        #expect(text.status == 0 && text.stdout.hasPrefix("PUBLISHED id=") && text.stdout.contains("peers=1"), "\(text.stdout) \(text.stderr)")
+        let binary = try bob.run(["peer", "pub", "elastos/through-node", "--hex", "00ff10", "--wait-peers", "1"])
+        #expect(binary.status == 0, "\(binary.stderr)")
+        var messages: [[String: Any]] = []
+        var peerLines: [String] = []
+        while messages.count < 2 {
+            let line = readLine()
+            guard !line.isEmpty else { break }
+            if line.hasPrefix("PEER ") { peerLines.append(line); continue }
+            messages.append(try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)"))
+        }
+        try #require(messages.count == 2)
+        // B publishes without subscribing, so it never announced the topic.
+        #expect(!peerLines.contains("PEER \(idB)"), "\(peerLines)")
+        #expect(messages[0]["data"] as? String == "hello through the node")
+        #expect(messages[0]["from"] as? String == idB && messages[0]["received_from"] as? String == idB)
+        #expect(messages[1]["data_hex"] as? String == "00ff10" && messages[1]["data"] is NSNull)
+        #expect(messages[1]["topic"] as? String == "elastos/through-node")
+        subscriber.waitUntilExit()
+        #expect(subscriber.terminationStatus == 0)
+
+        // Ping from node A: by the PeerID it is connected to, and by ticket.
+        let byID = try alice.run(["peer", "ping", idB, "--count", "2"])
+        #expect(byID.status == 0 && byID.stdout.contains("Connected to \(idB)") && byID.stdout.contains("Ping 2: "), "\(byID.stdout) \(byID.stderr)")
+        #expect(byID.stdout.contains("Agent: elastos-carrier/"), "\(byID.stdout)")
+        let byTicket = try bob.run(["peer", "ping", ticketA, "--count", "1"])
+        #expect(byTicket.status == 0 && byTicket.stdout.contains("Connected to \(idA)"), "\(byTicket.stderr)")
+        let stranger = try CLI(home: TempDir().path).run(["identity", "--json"]).stdout.firstMatch(of: /"peer_id":"([1-9A-Za-z]+)"/)?.1
+        let unknown = try alice.run(["peer", "ping", String(stranger ?? "?")])
+        #expect(unknown.status != 0 && unknown.stderr.contains("not connected to"), "\(unknown.stderr)")
+        let noTopic = try alice.run(["peer", "pub", "", "x"])
+        #expect(noTopic.status != 0 && noTopic.stderr.contains("a topic is needed"), "\(noTopic.stderr)")
+    }
+}
+
+extension Pipe {
+    /// One line a child process wrote (without its newline; empty at end of output), read a byte
+    /// at a time so nothing after it is consumed.
+    func readLine() -> String {
+        var line = ""
+        while !line.hasSuffix("\n") {
+            let byte = fileHandleForReading.readData(ofLength: 1)
+            guard !byte.isEmpty else { break }
+            line += String(decoding: byte, as: UTF8.self)
+        }
+        return line.hasSuffix("\n") ? String(line.dropLast()) : line
     }
 }
