@@ -227,6 +227,17 @@ public actor CarrierNode {
         return total
     }
 
+    /// How far Yamux auto-tuning has grown receive windows beyond the initial 256 KiB, over all
+    /// connections (for tests and stats).
+    func receiveWindowGrowth() async -> Int {
+        var total = 0
+        for connection in connections.values {
+            let session = connection.session
+            total += (try? await session.eventLoop.submit { session.value.windowGrowth }.get()) ?? 0
+        }
+        return total
+    }
+
     /// The peers connected now, with what identify told us.
     public func peers() -> [PeerInfo] { connections.values.map(\.info) }
 

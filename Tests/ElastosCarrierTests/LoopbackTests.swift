@@ -107,6 +107,39 @@ import Testing
         await listener.stop()
     }
 
+    @Test func aReaderThatKeepsUpGrowsItsWindowWithinTheBudget() async throws {
+        let (dialer, listener, address) = try await pair()
+        let drained = AsyncGate(), release = AsyncGate()
+        listener.handle("/test/sink/1.0.0") { stream in
+            var total = 0
+            while let chunk = try? await stream.read() { total += chunk.count }
+            await drained.open()
+            await release.wait()  // keep the stream (and its window) until the test has looked
+            try? await stream.write(Array(String(total).utf8))
+            try? await stream.closeWrite()
+        }
+        let remote = try await dialer.dial(address)
+        // The round trip that auto-tuning compares against is measured at connection start.
+        try await Task.sleep(for: .milliseconds(50))
+        let stream = try await dialer.openStream(to: remote, protocol: "/test/sink/1.0.0")
+        let size = 32 * 1024 * 1024
+        let chunk = [UInt8](repeating: 0x5A, count: 1 << 20)
+        for _ in 0..<(size >> 20) { try await stream.write(chunk) }
+        try await stream.closeWrite()
+        await drained.wait()
+        let growth = await listener.receiveWindowGrowth()
+        #expect(growth > 0, "a reader that kept up with 32 MiB never had its window grown")
+        #expect(growth <= Int(YamuxSession.maxStreamWindow - YamuxSession.initialWindow))
+        await release.open()
+        let reply = try await stream.readToEnd(limit: 64)
+        #expect(String(decoding: reply, as: UTF8.self) == String(size))
+        // The stream is gone on both sides: its growth is given back to the session's budget.
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(await listener.receiveWindowGrowth() == 0)
+        await dialer.stop()
+        await listener.stop()
+    }
+
     @Test func yamuxPingAndStreamLimit() async throws {
         let (dialer, listener, address) = try await pair()
         listener.handle("/test/hold/1.0.0") { stream in _ = try? await stream.readToEnd(limit: 10) }

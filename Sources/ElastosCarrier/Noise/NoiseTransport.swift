@@ -30,11 +30,12 @@ struct NoiseTransport: Sendable {
 
     /// Adds received bytes and returns the plaintext of every complete frame among them.
     mutating func decrypt(_ received: [UInt8]) throws(NoiseError) -> [UInt8] {
-        pending += received
+        if pending.isEmpty { pending = received } else { pending += received }
         var plaintext: [UInt8] = []
         var index = 0
         while let (message, end) = NoiseFraming.take(from: pending, at: index) {
-            plaintext += try receiveCipher.decrypt(message, ad: [])
+            let opened = try receiveCipher.decrypt(message, ad: [])
+            if plaintext.isEmpty { plaintext = opened } else { plaintext += opened }
             index = end
         }
         if index > 0 { pending.removeFirst(index) }

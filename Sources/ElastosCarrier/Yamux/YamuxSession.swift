@@ -3,6 +3,10 @@
 // as the application reads, so a peer can never make us buffer more than one window per stream;
 // a peer that sends beyond its window is a protocol error (go-away, then close). Our own writes
 // wait for the peer's window updates. Streams per session are capped.
+// Window auto-tuning (as go-yamux does): when a reader takes a whole window in less than four
+// round trips, the window was what held the sender back, so the stream's window doubles, up to
+// 16 MiB per stream and 32 MiB of growth per session. A reader that does not keep up never grows
+// its window, so what a peer can make us buffer stays bounded.
 // Keep-alive: when nothing has arrived for a keep-alive interval the session pings the peer, and
 // a ping unanswered within the timeout ends the session (as go-yamux does, 30 s and 10 s by
 // default), so a connection whose peer vanished without a FIN or RST does not linger.
@@ -29,6 +33,10 @@ public struct YamuxKeepAlive: Sendable, Equatable {
 
 final class YamuxSession {
     static let initialWindow: UInt32 = 256 * 1024
+    /// The largest a stream's receive window grows (go-yamux's default maximum).
+    static let maxStreamWindow: UInt32 = 16 * 1024 * 1024
+    /// How much all of a session's streams may grow their windows beyond the initial one, together.
+    static let windowGrowthBudget = 32 * 1024 * 1024
     /// Largest Data body we send: header and body then fit one Noise frame.
     static let maxDataFrame = NoiseFraming.maxPlaintextLength - YamuxFrameHeader.size
     static let defaultStreamLimit = 256
@@ -40,6 +48,10 @@ final class YamuxSession {
         var receiveWindow = YamuxSession.initialWindow
         /// Bytes consumed by the reader since our last window update.
         var consumed: UInt32 = 0
+        /// The window we keep granting (grows by auto-tuning).
+        var windowSize = YamuxSession.initialWindow
+        /// When the last window update went out (or the stream opened).
+        var epochStart = NIODeadline.now()
         /// Bytes we may still send.
         var sendWindow = YamuxSession.initialWindow
         var pendingWrites: [(bytes: [UInt8], offset: Int, promise: EventLoopPromise<Void>?)] = []
@@ -67,6 +79,10 @@ final class YamuxSession {
     private var keepAlivePending = false
     /// Keep-alive pings sent and answered (for tests and diagnostics).
     private(set) var keepAlivePings = 0
+    /// The last ping round trip (window auto-tuning needs it; nil until one was answered).
+    private(set) var roundTrip: TimeAmount?
+    /// Bytes by which streams' windows have grown beyond the initial window, over all streams.
+    private(set) var windowGrowth = 0
     private(set) var isClosed = false
     private(set) var remoteWentAway = false
     private var closeError: YamuxError = .sessionClosed
@@ -96,7 +112,7 @@ final class YamuxSession {
     func receive(_ bytes: [UInt8]) {
         guard !isClosed else { return }
         lastReceived = NIODeadline.now()
-        inbound += bytes
+        if inbound.isEmpty { inbound = bytes } else { inbound += bytes }
         var index = 0
         while inbound.count - index >= YamuxFrameHeader.size {
             let header: YamuxFrameHeader
@@ -106,11 +122,9 @@ final class YamuxSession {
             var bodyLength = 0
             if header.kind == .data {
                 // The window caps how much we hold; check before waiting for the body.
-                if let stream = streams[header.streamID], header.length > stream.receiveWindow {
-                    return fail(.windowExceeded(streamID: header.streamID, length: header.length, window: stream.receiveWindow), code: .protocolError)
-                }
-                if header.length > Self.initialWindow {
-                    return fail(.windowExceeded(streamID: header.streamID, length: header.length, window: Self.initialWindow), code: .protocolError)
+                let window = streams[header.streamID]?.receiveWindow ?? Self.initialWindow
+                if header.length > window {
+                    return fail(.windowExceeded(streamID: header.streamID, length: header.length, window: window), code: .protocolError)
                 }
                 bodyLength = Int(header.length)
                 guard inbound.count - index - YamuxFrameHeader.size >= bodyLength else { break }
@@ -130,7 +144,9 @@ final class YamuxSession {
             if header.flags.contains(.syn) {
                 send(YamuxFrameHeader(kind: .ping, flags: .ack, streamID: 0, length: header.length))
             } else if header.flags.contains(.ack), let ping = pendingPings.removeValue(forKey: header.length) {
-                ping.promise.succeed(NIODeadline.now() - ping.start)
+                let elapsed = NIODeadline.now() - ping.start
+                roundTrip = elapsed
+                ping.promise.succeed(elapsed)
             }
         case .goAway:
             remoteWentAway = true
@@ -246,6 +262,11 @@ final class YamuxSession {
         send(YamuxFrameHeader(kind: .ping, flags: .syn, streamID: 0, length: id))
     }
 
+    /// Sends one ping so the round trip is known (window auto-tuning waits for it).
+    func measureRoundTrip() {
+        ping(promise: eventLoop.makePromise(of: TimeAmount.self))
+    }
+
     /// Starts checking, every `keepAlive.interval`, that the peer still answers when idle.
     func startKeepAlive(_ keepAlive: YamuxKeepAlive) {
         guard keepAliveTask == nil, !isClosed else { return }
@@ -318,9 +339,10 @@ final class YamuxSession {
             stream.pendingRead = nil
             stream.consumed += UInt32(chunk.count)
             // Grant the peer more window once half of it has been read.
-            if stream.consumed >= Self.initialWindow / 2 && !stream.remoteClosed {
-                send(YamuxFrameHeader(kind: .windowUpdate, streamID: id, length: stream.consumed))
-                stream.receiveWindow += stream.consumed
+            if stream.consumed >= stream.windowSize / 2 && !stream.remoteClosed {
+                let growth = autoTune(&stream)
+                send(YamuxFrameHeader(kind: .windowUpdate, streamID: id, length: stream.consumed + growth))
+                stream.receiveWindow += stream.consumed + growth
                 stream.consumed = 0
             }
             streams[id] = stream
@@ -330,6 +352,21 @@ final class YamuxSession {
             streams[id] = stream
             promise.succeed(nil)
         }
+    }
+
+    /// go-yamux's rule: a window consumed within four round trips of the last update was too
+    /// small, so it doubles (within the stream maximum and the session's budget). Returns the
+    /// extra window to grant.
+    private func autoTune(_ stream: inout Stream) -> UInt32 {
+        let now = NIODeadline.now()
+        defer { stream.epochStart = now }
+        guard let roundTrip, now - stream.epochStart < roundTrip * 4, stream.windowSize < Self.maxStreamWindow else { return 0 }
+        let grown = min(stream.windowSize * 2, Self.maxStreamWindow)
+        let growth = min(Int(grown - stream.windowSize), Self.windowGrowthBudget - windowGrowth)
+        guard growth > 0 else { return 0 }
+        windowGrowth += growth
+        stream.windowSize += UInt32(growth)
+        return UInt32(growth)
     }
 
     private func flushWrites(_ id: UInt32) {
@@ -361,6 +398,7 @@ final class YamuxSession {
 
     private func failStream(_ id: UInt32, _ error: YamuxError) {
         guard let stream = streams.removeValue(forKey: id) else { return }
+        windowGrowth -= Int(stream.windowSize - Self.initialWindow)
         stream.pendingRead?.fail(error)
         for write in stream.pendingWrites { write.promise?.fail(error) }
     }
@@ -369,6 +407,7 @@ final class YamuxSession {
         guard let stream = streams[id] else { return }
         if stream.localClosed && stream.remoteClosed && stream.pendingWrites.isEmpty && stream.buffered == 0 && stream.pendingRead == nil {
             streams.removeValue(forKey: id)
+            windowGrowth -= Int(stream.windowSize - Self.initialWindow)
             if finished.count >= 4096 { finished.removeAll() }
             finished.insert(id)
         }
