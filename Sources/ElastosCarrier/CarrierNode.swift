@@ -192,6 +192,16 @@ public actor CarrierNode {
         connections.values.contains { $0.peer == peer && !$0.info.isRelayed }
     }
 
+    /// Closes the relayed connections to `peer` when a direct one is open (DCUtR's last step);
+    /// streams still on them end. Returns how many were closed.
+    @discardableResult
+    public func closeRelayedConnections(to peer: Libp2pPeerID) -> Int {
+        guard isDirectlyConnected(peer) else { return 0 }
+        let relayed = connections.values.filter { $0.peer == peer && $0.info.isRelayed }
+        for connection in relayed { connection.close() }
+        return relayed.count
+    }
+
     /// Whether at least one connection to `peer` is open.
     public func isConnected(_ peer: Libp2pPeerID) -> Bool { connections.values.contains { $0.peer == peer } }
 

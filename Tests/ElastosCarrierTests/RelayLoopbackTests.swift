@@ -236,6 +236,53 @@ import Testing
         await t.stop()
     }
 
+    @Test func afterTheUpgradeTheRelayedConnectionClosesAndPubsubMovesToTheDirectOne() async throws {
+        let t = try await trio()
+        _ = try await t.target.start(listening: [Self.loopback])
+        _ = try await t.source.start(listening: [Self.loopback])
+        let targetPunch = DCUtRService(node: t.target, relayCloseGrace: .milliseconds(700))
+        let sourcePunch = DCUtRService(node: t.source, relayCloseGrace: .milliseconds(700))
+        await t.client.onCircuit { peer in await targetPunch.upgrade(peer) }
+        let targetRouter = GossipSub(node: t.target), sourceRouter = GossipSub(node: t.source)
+        await targetRouter.start(); await sourceRouter.start()
+        let atTarget = await targetRouter.subscribe("moves"), atSource = await sourceRouter.subscribe("moves")
+
+        // Pubsub's streams open on the first connection, the relayed one.
+        let remote = try await t.source.dial(t.circuitAddress)
+        try await waitUntil { await sourceRouter.peers(in: "moves").contains(remote) }
+        try await waitUntil { await t.source.isDirectlyConnected(remote) }
+        // After the grace period only the direct connection is left, on both sides.
+        try await waitUntil { await t.source.peers().filter { $0.peer == remote }.allSatisfy { !$0.isRelayed } }
+        try await waitUntil { await t.target.peers().filter { $0.peer == t.source.libp2pPeerID }.allSatisfy { !$0.isRelayed } }
+        #expect(await targetPunch.relayedConnectionsClosed + sourcePunch.relayedConnectionsClosed >= 1)
+        #expect(await t.source.isConnected(remote))
+
+        // Messages published now still arrive, both ways, over the direct connection.
+        #expect(try await publishUntilReceived(sourceRouter, "from source", atTarget))
+        #expect(try await publishUntilReceived(targetRouter, "from target", atSource))
+        await sourceRouter.stop(); await targetRouter.stop()
+        await t.stop()
+    }
+
+    /// Publishes `text` again every 200 ms (each a new message) until `subscription` yields one
+    /// carrying it; false after 10 s.
+    func publishUntilReceived(_ router: GossipSub, _ text: String, _ subscription: AsyncStream<PubsubMessage>) async throws -> Bool {
+        let received = Task { () -> Bool in
+            for await message in subscription where message.data == Array(text.utf8) { return true }
+            return false
+        }
+        let publisher = Task {
+            while !Task.isCancelled {
+                _ = try? await router.publish("moves", Array(text.utf8))
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        let timeout = Task { try? await Task.sleep(for: .seconds(10)); received.cancel() }
+        let ok = await received.value
+        publisher.cancel(); timeout.cancel()
+        return ok
+    }
+
     @Test func dcutrFailsCleanlyWhenThePeerHasNoDirectAddress() async throws {
         let t = try await trio()
         let targetPunch = DCUtRService(node: t.target)

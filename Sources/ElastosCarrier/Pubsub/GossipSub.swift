@@ -63,6 +63,11 @@ public actor GossipSub {
         var protocolID: String?
         var outbox: AsyncStream<[UInt8]>.Continuation?
         var outboundStream: CarrierStream?
+        /// Counts the outbound streams opened, so a closing old one cannot clear a newer one.
+        var outboundGeneration = 0
+        var outboundOpenedAt: ContinuousClock.Instant?
+        /// Outbound streams reopened in a row after one died while the peer stayed connected.
+        var reopens = 0
         var pendingFrames = 0
         var topics: Set<String> = []
         var ihavesThisHeartbeat = 0
@@ -257,6 +262,9 @@ public actor GossipSub {
         state.protocolID = stream.protocolID
         state.outbox = continuation
         state.outboundStream = stream
+        state.outboundGeneration += 1
+        state.outboundOpenedAt = .now
+        let generation = state.outboundGeneration
         peers[peer] = state
         scores.connected(peer)
         Task { [weak self] in
@@ -265,7 +273,21 @@ public actor GossipSub {
                 await self?.frameWritten(to: peer)
                 guard written else { break }
             }
-            await self?.outboundClosed(peer, continuation: continuation)
+            await self?.outboundClosed(peer, generation: generation)
+        }
+        // The peer never writes on our stream, so a read ends only when the stream or the
+        // connection under it dies (as go's handlePeerDead watches): then the writer stops too,
+        // and if the peer is still connected another way (a relayed connection upgraded to a
+        // direct one and then closed) a new stream is opened on what remains.
+        Task {
+            while true {
+                do {
+                    guard try await stream.read() != nil else { return }  // it closed its side: harmless
+                } catch {
+                    continuation.finish()
+                    return
+                }
+            }
         }
         let hello = PubsubRPC(subscriptions: subscribers.keys.sorted().map { PubsubSubscription(subscribe: true, topic: $0) })
         if !hello.isEmpty { send(hello.framed, to: peer) }
@@ -273,15 +295,25 @@ public actor GossipSub {
 
     private func frameWritten(to peer: Libp2pPeerID) { peers[peer]?.pendingFrames -= 1 }
 
-    private func outboundClosed(_ peer: Libp2pPeerID, continuation: AsyncStream<[UInt8]>.Continuation) {
-        // A newer stream may already have replaced this one.
-        guard peers[peer]?.outbox != nil else { return }
+    private func outboundClosed(_ peer: Libp2pPeerID, generation: Int) async {
+        // A newer stream may already have replaced this one, or the peer is gone.
+        guard let state = peers[peer], state.outboundGeneration == generation, let outbox = state.outbox else { return }
+        outbox.finish()
         peers[peer]?.outbox = nil
         peers[peer]?.outboundStream = nil
         peers[peer]?.protocolID = nil
         peers[peer]?.pendingFrames = 0
         removeFromMeshes(peer)
-        continuation.finish()
+        guard !stopped, await node.isConnected(peer) else { return }
+        // A stream that lived a while starts the backoff afresh; one that keeps dying right
+        // after opening is retried ever more slowly, then given up (go's backoff, 100 ms to 10 s).
+        if let opened = state.outboundOpenedAt, ContinuousClock.now - opened > config.outboundReopenReset { peers[peer]?.reopens = 0 }
+        let reopens = peers[peer]?.reopens ?? 0
+        guard reopens < config.maxOutboundReopens else { return }
+        peers[peer]?.reopens = reopens + 1
+        try? await Task.sleep(for: min(.milliseconds(100) * (1 << min(reopens, 10)), .seconds(10)))
+        guard !stopped, peers[peer]?.outbox == nil, await node.isConnected(peer) else { return }
+        await openOutbound(to: peer)
     }
 
     private func peerDisconnected(_ peer: Libp2pPeerID) async {

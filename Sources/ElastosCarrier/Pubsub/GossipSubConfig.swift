@@ -36,6 +36,11 @@ public struct GossipSubConfig: Sendable {
     public var maxIWantRetransmissions = 3
     /// RPCs waiting to go to one peer; beyond this, new RPCs to it are dropped and counted.
     public var peerOutboundQueueLimit = 256
+    /// How often in a row our outbound stream to a still-connected peer is reopened after it
+    /// died (with a backoff from 100 ms doubling to 10 s); a stream that lived longer than
+    /// `outboundReopenReset` starts the count afresh.
+    public var maxOutboundReopens = 8
+    public var outboundReopenReset: Duration = .seconds(60)
     /// Topics one peer may be subscribed to; further subscriptions from it are ignored (and
     /// counted), so a peer cannot grow our state without bound.
     public var maxTopicsPerPeer = 1024

@@ -3,8 +3,9 @@
 // The peer that accepted the relayed connection (B) opens the stream and sends CONNECT with its
 // addresses; the dialler (A) answers CONNECT with its own; B measures the round trip, sends SYNC,
 // waits half of it and dials A's addresses, while A dials B's on receiving SYNC (TCP
-// simultaneous open is not attempted: each side makes an ordinary dial, and the first that
-// succeeds gives the direct connection; the relayed one stays open beside it).
+// simultaneous open is not attempted: each side makes ordinary dials, all addresses at once, and
+// the first that succeeds gives the direct connection). New streams take the direct connection;
+// the relayed one is closed after a grace period (the spec's step 6).
 public import CarrierWire
 
 /// What one hole-punching attempt ended with.
@@ -17,12 +18,19 @@ public enum HolePunchOutcome: Sendable, Equatable {
 
 public actor DCUtRService {
     private let node: CarrierNode
+    /// How long the relayed connection is kept once a direct one is open (nil: kept until it
+    /// closes by itself, e.g. at the relay's limits).
+    public nonisolated let relayCloseGrace: Duration?
     /// Attempts made and their outcomes (for tests and stats).
     public private(set) var outcomes: [HolePunchOutcome] = []
+    /// Relayed connections closed after an upgrade.
+    public private(set) var relayedConnectionsClosed = 0
 
-    /// Answers `/libp2p/dcutr` on `node`.
-    public init(node: CarrierNode) {
+    /// Answers `/libp2p/dcutr` on `node`. The grace period is py-libp2p's (60 s): long enough for
+    /// streams opened before the upgrade to finish.
+    public init(node: CarrierNode, relayCloseGrace: Duration? = .seconds(60)) {
         self.node = node
+        self.relayCloseGrace = relayCloseGrace
         node.handle(HolePunchMessage.protocolID) { [weak self] stream in
             guard let self else { return stream.reset() }
             await self.answer(stream)
@@ -43,9 +51,21 @@ public actor DCUtRService {
     @discardableResult
     public func upgrade(_ peer: Libp2pPeerID) async -> HolePunchOutcome {
         let outcome = await runUpgrade(peer)
-        outcomes.append(outcome)
+        finished(peer, outcome)
         return outcome
     }
+
+    private func finished(_ peer: Libp2pPeerID, _ outcome: HolePunchOutcome) {
+        outcomes.append(outcome)
+        guard outcome == .direct, let grace = relayCloseGrace else { return }
+        Task { [weak self, node] in
+            try? await Task.sleep(for: grace)
+            let closed = await node.closeRelayedConnections(to: peer)
+            await self?.countClosed(closed)
+        }
+    }
+
+    private func countClosed(_ n: Int) { relayedConnectionsClosed += n }
 
     private func runUpgrade(_ peer: Libp2pPeerID) async -> HolePunchOutcome {
         if await node.isDirectlyConnected(peer) { return .direct }
@@ -75,25 +95,41 @@ public actor DCUtRService {
             let sync = try await Self.read(stream)
             guard sync.kind == .sync else { return stream.reset() }
             try? await stream.closeWrite()
-            outcomes.append(await dial(peer, connect.observedAddrs))
+            finished(peer, await dial(peer, connect.observedAddrs))
         } catch {
             stream.reset()
         }
     }
 
+    /// Dials every usable address at once (spec step 5); the first connection wins and the
+    /// other dials are cancelled.
     private func dial(_ peer: Libp2pPeerID, _ addrs: [[UInt8]]) async -> HolePunchOutcome {
-        var failures: [String] = []
+        if await node.isDirectlyConnected(peer) { return .direct }
+        var targets: [Multiaddr] = []
         for raw in addrs {
-            if await node.isDirectlyConnected(peer) { return .direct }
             guard let address = try? Multiaddr(bytes: raw), address.tcpEndpoint != nil,
                   !address.components.contains(.p2pCircuit) else { continue }
             let target = Multiaddr(components: address.components.filter { if case .p2p = $0 { false } else { true } } + [.p2p(peer.multihash.bytes)])
-            do {
-                _ = try await node.dial(target)
-                return .direct
-            } catch {
-                failures.append("\(target): \(error)")
+            if !targets.contains(target) { targets.append(target) }
+        }
+        let node = self.node
+        let failures = await withTaskGroup(of: String?.self) { group -> [String] in
+            for target in targets {
+                group.addTask {
+                    do throws(CarrierError) {
+                        _ = try await node.dial(target)
+                        return nil
+                    } catch {
+                        return "\(target): \(error)"
+                    }
+                }
             }
+            var failures: [String] = []
+            for await result in group {
+                guard let failure = result else { group.cancelAll(); break }
+                failures.append(failure)
+            }
+            return failures
         }
         if await node.isDirectlyConnected(peer) { return .direct }
         return .failed(failures.isEmpty ? "no dialable address" : failures.joined(separator: "; "))
