@@ -10,7 +10,8 @@
 //    `elastos peer sub` receives and verifies, `elastos peer pub` publishes and py's strict-signing
 //    subscription receives (plus py floodsub → Swift); the same both ways with kubo's gossipsub.
 //  * Circuit Relay v2 (Tests/interop/relay_*.py): a py relay and kubo's relay each between two
-//    Swift peers, and our relay (`elastos node --relay-service`) between two py peers.
+//    Swift peers, and our relay (`elastos node --relay-service`) between two py peers; DCUtR
+//    with py started from either side (Tests/interop/dcutr_py.py).
 // Everything runs in a new network namespace with only loopback, bounded by `timeout`.
 
 import Foundation
@@ -55,6 +56,15 @@ import Testing
     @Test func swiftRelayCarriesACircuitBetweenTwoPyLibp2pPeers() throws {
         let home = TempDir()
         expectAllPassed(try runInNamespace("relay_swift_relay.py", [CLI.binary, home.path], module: "libp2p"), checks: 7)
+    }
+
+    /// DCUtR with py-libp2p, each side starting it (Tests/interop/dcutr_py.py): a py peer
+    /// reached through our relay hole-punches with `elastos node`, and `elastos node --relay`
+    /// hole-punches with a py peer that dialled it through the relay; both end with only the
+    /// direct connection (py closes the relayed one) and ping over it.
+    @Test func dcutrWithPyLibp2pUpgradesRelayedConnectionsStartedFromEitherSide() throws {
+        let home = TempDir()
+        expectAllPassed(try runInNamespace("dcutr_py.py", [CLI.binary, home.path + "/relay", home.path + "/a", home.path + "/b"], module: "libp2p"), checks: 18)
     }
 
     /// Circuit Relay v2 through kubo's (go-libp2p's) relay service: `elastos node --relay`
