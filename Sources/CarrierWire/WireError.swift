@@ -34,6 +34,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case relay(String)
     /// A DNS message (mDNS) broke a rule of RFC 1035 or of this decoder's bounds.
     case dns(String)
+    /// A signed envelope or the record inside it (peer record, reservation voucher) is malformed.
+    case envelope(String)
 
     public var description: String {
         switch self {
@@ -53,6 +55,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case .kad(let why): "kad-dht: \(why)"
         case .relay(let why): "circuit relay: \(why)"
         case .dns(let why): "dns: \(why)"
+        case .envelope(let why): "signed envelope: \(why)"
         }
     }
 }

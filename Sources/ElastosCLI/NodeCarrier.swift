@@ -11,7 +11,11 @@ import Synchronization
 /// control-API ops `elastos peer ticket|connect|peers` use on a running node:
 ///   {"op":"peer.ticket"}                 → {"ok":true,"ticket":…,"peer":…,"addresses":[…]}
 ///   {"op":"peer.connect","target":…}     → {"ok":true,"peer":…,"address":…} (a ticket or a multiaddr)
-///   {"op":"peer.peers"}                  → {"ok":true,"peers":[{peer,address,outbound,agent,protocols}]}
+///   {"op":"peer.peers"}                  → {"ok":true,"peers":[{peer,address,outbound,agent,protocols,listen_addrs,
+///                                           certified_addrs (only with a valid signed peer record)}]}
+///   {"op":"peer.reserve","relay":…}      → {"ok":true,"relay":…,"circuit_address":…,"expire":…,"voucher":bool}
+///                                          (a reservation renewed until the node stops; connected peers
+///                                          learn the circuit address by identify push)
 ///   {"op":"peer.ping","target":…,"count":N}
 ///                                        → {"ok":true,"peer":…,"address":…,"agent":…,"protocol_version":…,
 ///                                           "protocols":[…],"listen_addrs":[…],"rtt_ms":[…]}
@@ -25,7 +29,7 @@ import Synchronization
 ///        {"event":"dropped","count":N}               N events lost because the client read too slowly
 final class NodeCarrier: ControlExtension {
     let service: PeerService
-    let ops: Set<String> = ["peer.ticket", "peer.connect", "peer.peers", "peer.ping", "peer.publish"]
+    let ops: Set<String> = ["peer.ticket", "peer.connect", "peer.peers", "peer.ping", "peer.publish", "peer.reserve"]
     let streamingOps: Set<String> = ["peer.subscribe"]
 
     /// Events a subscriber may fall behind by before new ones are dropped (and counted).
@@ -46,9 +50,14 @@ final class NodeCarrier: ControlExtension {
         case "peer.peers":
             let peers = (try? runBlocking { [carrier] in await carrier.peers() }) ?? []
             return ["ok": true, "peers": peers.map { info -> [String: Any] in
-                ["peer": info.peer.description, "address": info.remoteAddress?.description ?? "", "outbound": info.isOutbound,
-                 "agent": info.agentVersion ?? "", "protocols": info.protocols]
+                var entry: [String: Any] = [
+                    "peer": info.peer.description, "address": info.remoteAddress?.description ?? "", "outbound": info.isOutbound,
+                    "agent": info.agentVersion ?? "", "protocols": info.protocols, "listen_addrs": info.listenAddrs.map(\.description)]
+                if let certified = info.certifiedAddrs { entry["certified_addrs"] = certified.map(\.description) }
+                return entry
             }]
+        case "peer.reserve":
+            return reserve(request["relay"] as? String ?? "")
         case "peer.connect":
             let target = request["target"] as? String ?? ""
             do {
@@ -106,8 +115,32 @@ final class NodeCarrier: ControlExtension {
                 reply["protocol_version"] = info.protocolVersion ?? ""
                 reply["protocols"] = info.protocols
                 reply["listen_addrs"] = info.listenAddrs.map(\.description)
+                if let seq = info.peerRecordSeq, let certified = info.certifiedAddrs {
+                    reply["peer_record_seq"] = NSNumber(value: seq)
+                    reply["certified_addrs"] = certified.map(\.description)
+                }
             }
             return reply
+        }
+    }
+
+    /// Reserves a slot on the relay at `text` (a multiaddr ending in /p2p/<relay>).
+    func reserve(_ text: String) -> [String: Any] {
+        let address: Multiaddr
+        do { address = try Multiaddr(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines)) } catch {
+            return ["ok": false, "error": "\(error)"]
+        }
+        let service = self.service
+        let outcome = waitForAsync { () -> Result<RelayReservationInfo, PingFailure> in
+            do throws(CarrierError) { return .success(try await service.reserve(on: address)) } catch {
+                return .failure(PingFailure("reserve on \(address): \(error)"))
+            }
+        }
+        switch outcome {
+        case .failure(let failure): return ["ok": false, "error": failure.description]
+        case .success(let info):
+            return ["ok": true, "relay": info.relay.description, "circuit_address": "\(info.circuitAddress)/p2p/\(service.carrier.libp2pPeerID)",
+                    "expire": Int(clamping: info.expire), "voucher": info.voucher != nil]
         }
     }
 

@@ -158,7 +158,8 @@ extension NodeCommand {
             }
             switch result {
             case .success(let info):
-                FileHandle.standardError.write(Data("elastos node: reserved on relay \(info.relay), reachable at \(info.circuitAddress)/p2p/\(carrier.peerID)\n".utf8))
+                let voucher = info.voucher == nil ? "no voucher" : "voucher verified"
+                FileHandle.standardError.write(Data("elastos node: reserved on relay \(info.relay), reachable at \(info.circuitAddress)/p2p/\(carrier.peerID) (\(voucher))\n".utf8))
                 runtime.node.audit.record(AuditEvent(event: "carrier.relay.reserved", subject: runtime.node.did.description, decision: .info,
                                                      reason: "relay \(info.relay) until \(info.expire)"))
             case .failure(let error):

@@ -14,7 +14,7 @@ struct PeerCommand: ParsableCommand {
             it connects to go-libp2p (kubo) and py-libp2p nodes (docs/CARRIER.md). The PeerID is the \
             node key's: the same Ed25519 key as the node's did:key.
             """,
-        subcommands: [PeerIDCommand.self, PeerTicket.self, PeerConnect.self, PeerPeers.self, PeerPing.self, PeerListen.self,
+        subcommands: [PeerIDCommand.self, PeerTicket.self, PeerConnect.self, PeerPeers.self, PeerPing.self, PeerReserve.self, PeerListen.self,
                       PeerPub.self, PeerSub.self, PeerDHT.self]
     )
 

@@ -73,3 +73,20 @@ struct PeerPeers: ParsableCommand {
         }
     }
 }
+
+struct PeerReserve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reserve",
+        abstract: "Reserve a slot for the running node on a Circuit Relay v2 relay, renewed until the node stops.",
+        discussion: """
+            Like 'elastos node --relay', without a restart. The relay's signed voucher is checked; \
+            peers connected now learn the new circuit address by identify push.
+            """)
+    @Argument(help: ArgumentHelp("The relay's multiaddr, ending in /p2p/<PeerID>.", valueName: "relay")) var relay: String
+    @OptionGroup var home: HomeOption
+
+    func run() throws {
+        let reply = try carrierRequest(home, ["op": "peer.reserve", "relay": relay])
+        print("reserved on \(reply["relay"] as? String ?? "?"): reachable at \(reply["circuit_address"] as? String ?? "?")")
+    }
+}

@@ -38,6 +38,9 @@ struct PeerPing: ParsableCommand {
             print("Agent: \(reply["agent"] as? String ?? "") protocol: \(reply["protocol_version"] as? String ?? "")")
             print("Protocols: \((reply["protocols"] as? [String] ?? []).joined(separator: " "))")
             for addr in reply["listen_addrs"] as? [String] ?? [] { print("Listens: \(addr)") }
+            if let seq = reply["peer_record_seq"] as? NSNumber {
+                print("Signed peer record: seq \(seq) (\((reply["certified_addrs"] as? [String] ?? []).count) addresses)")
+            }
             for (i, ms) in (reply["rtt_ms"] as? [Any] ?? []).compactMap({ ($0 as? NSNumber)?.doubleValue }).enumerated() { print("Ping \(i + 1): " + String(format: "%.3f", ms) + " ms") }
             return
         }
@@ -56,6 +59,9 @@ struct PeerPing: ParsableCommand {
                         lines.append("Agent: \(info.agentVersion ?? "") protocol: \(info.protocolVersion ?? "")")
                         lines.append("Protocols: \(info.protocols.joined(separator: " "))")
                         for addr in info.listenAddrs { lines.append("Listens: \(addr)") }
+                        if let seq = info.peerRecordSeq {
+                            lines.append("Signed peer record: seq \(seq) (\(info.certifiedAddrs?.count ?? 0) addresses)")
+                        }
                     } else {
                         lines.append("Identify: no answer")
                     }

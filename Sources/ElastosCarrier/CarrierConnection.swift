@@ -17,6 +17,12 @@ public struct PeerInfo: Sendable {
     public var listenAddrs: [Multiaddr] = []
     /// Our address as the peer sees it.
     public var observedAddr: Multiaddr?
+    /// The addresses of the peer's signed peer record (RFC 0003), once one arrived whose
+    /// signature checked and which names this peer; nil until then. While there is one,
+    /// ``listenAddrs`` are these (as go-libp2p does: certified addresses win).
+    public var certifiedAddrs: [Multiaddr]?
+    /// The seq of that record; an older one arriving later is ignored.
+    public var peerRecordSeq: UInt64?
     /// Whether the connection runs through a Circuit Relay v2 relay.
     public var isRelayed: Bool { remoteAddress?.components.contains(.p2pCircuit) == true }
 }
@@ -37,14 +43,36 @@ final class CarrierConnection: Sendable {
     var info: PeerInfo { state.withLockedValue { $0 } }
     var peer: Libp2pPeerID { info.peer }
 
-    func update(with message: IdentifyMessage) {
-        state.withLockedValue { info in
-            info.agentVersion = message.agentVersion
-            info.protocolVersion = message.protocolVersion
-            info.protocols = message.protocols
-            info.listenAddrs = message.parsedListenAddrs
-            info.observedAddr = message.observedAddr.flatMap { try? Multiaddr(bytes: $0) }
+    /// Merges an identify message (an answer, or a push, which may carry only what changed:
+    /// absent fields keep their value). Returns false if it carried a signed peer record that
+    /// failed to open or names another peer; the record is then ignored and the rest used.
+    @discardableResult
+    func update(with message: IdentifyMessage) -> Bool {
+        var record: PeerRecord?
+        var recordAccepted = true
+        if let bytes = message.signedPeerRecord {
+            if let opened = try? SignedRecords.openPeerRecord(bytes), opened.peer == peer {
+                record = opened
+            } else {
+                recordAccepted = false
+            }
         }
+        state.withLockedValue { info in
+            if let v = message.agentVersion { info.agentVersion = v }
+            if let v = message.protocolVersion { info.protocolVersion = v }
+            if !message.protocols.isEmpty { info.protocols = message.protocols }
+            if let record, record.seq >= info.peerRecordSeq ?? 0 {
+                info.certifiedAddrs = record.parsedAddresses
+                info.peerRecordSeq = record.seq
+            }
+            if let certified = info.certifiedAddrs {
+                info.listenAddrs = certified
+            } else if !message.listenAddrs.isEmpty {
+                info.listenAddrs = message.parsedListenAddrs
+            }
+            if let observed = message.observedAddr.flatMap({ try? Multiaddr(bytes: $0) }) { info.observedAddr = observed }
+        }
+        return recordAccepted
     }
 
     /// Opens a Yamux stream and negotiates `protocolID` on it.

@@ -6,6 +6,9 @@ import Crypto
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Handles one inbound stream for a registered protocol.
 public typealias StreamHandler = @Sendable (CarrierStream) async -> Void
@@ -30,6 +33,13 @@ public actor CarrierNode {
     private var connections: [ObjectIdentifier: CarrierConnection] = [:]
     private nonisolated let handlers = NIOLockedValueBox<[String: StreamHandler]>([:])
     private nonisolated let listenAddrsBox = NIOLockedValueBox<[Multiaddr]>([])
+    /// Circuit addresses (`<relay>/p2p-circuit`) of the relays we hold reservations on.
+    private nonisolated let relayAddrsBox = NIOLockedValueBox<[Multiaddr]>([])
+    /// Our signed peer record, resealed when the addresses it lists change.
+    private nonisolated let peerRecordBox = NIOLockedValueBox<(addrs: [Multiaddr], seq: UInt64, bytes: [UInt8])?>(nil)
+    private nonisolated let peerRecordsRejectedBox = NIOLockedValueBox(0)
+    private nonisolated let identifyPushesBox = NIOLockedValueBox(0)
+    private var identifyPushPending = false
     private nonisolated let connectionObservers = NIOLockedValueBox<[ConnectionObserver]>([])
     private nonisolated let identifyObservers = NIOLockedValueBox<[IdentifyObserver]>([])
     private nonisolated let dhtBox = NIOLockedValueBox<KademliaDHT?>(nil)
@@ -59,7 +69,11 @@ public actor CarrierNode {
     /// The listen addresses as others can dial them (in identify, DHT records and mDNS): an
     /// unspecified address (0.0.0.0 or ::) stands for each of the machine's addresses of that
     /// family (IPv6 link-local left out: it needs a zone).
-    public nonisolated var advertisedAddrs: [Multiaddr] {
+    /// The circuit addresses of our relay reservations come last.
+    public nonisolated var advertisedAddrs: [Multiaddr] { directAdvertisedAddrs + relayAddrsBox.withLockedValue { $0 } }
+
+    /// ``advertisedAddrs`` without the relayed ones (what mDNS and DCUtR offer).
+    public nonisolated var directAdvertisedAddrs: [Multiaddr] {
         let listening = listenAddrs
         guard listening.contains(where: { $0.components.first.map(Self.isUnspecified) ?? false }) else { return listening }
         let devices = (try? System.enumerateDevices()) ?? []
@@ -113,13 +127,47 @@ public actor CarrierNode {
             }
         }
         listenAddrsBox.withLockedValue { $0 += bound }
+        identifyChanged()
         return bound
     }
 
-    /// Registers `handler` for inbound streams that negotiate `protocolID`.
+    /// Registers `handler` for inbound streams that negotiate `protocolID`. Connected peers
+    /// are told of a new protocol by identify push.
     public nonisolated func handle(_ protocolID: String, _ handler: @escaping StreamHandler) {
-        handlers.withLockedValue { $0[protocolID] = handler }
+        let isNew = handlers.withLockedValue { table in
+            defer { table[protocolID] = handler }
+            return table[protocolID] == nil
+        }
+        if isNew { Task { await self.identifyChanged() } }
     }
+
+    /// Adds `address` (`…/p2p/<relay>/p2p-circuit`) to what we advertise, while a reservation
+    /// on that relay holds; connected peers are told by identify push.
+    public func advertiseRelayAddress(_ address: Multiaddr) {
+        let added = relayAddrsBox.withLockedValue { list in
+            guard !list.contains(address) else { return false }
+            list.append(address)
+            return true
+        }
+        if added { identifyChanged() }
+    }
+
+    /// Stops advertising a relay address (its reservation ended).
+    public func withdrawRelayAddress(_ address: Multiaddr) {
+        let removed = relayAddrsBox.withLockedValue { list in
+            let before = list.count
+            list.removeAll { $0 == address }
+            return list.count != before
+        }
+        if removed { identifyChanged() }
+    }
+
+    /// Signed peer records from peers that failed to open (bad signature, wrong signer,
+    /// malformed) and were ignored.
+    public nonisolated var peerRecordsRejected: Int { peerRecordsRejectedBox.withLockedValue { $0 } }
+
+    /// Identify pushes this node has sent.
+    public nonisolated var identifyPushesSent: Int { identifyPushesBox.withLockedValue { $0 } }
 
     /// Calls `observer` each time a peer's identify message arrives: on each new connection and
     /// on each identify push.
@@ -400,7 +448,8 @@ public actor CarrierNode {
         guard let stream = try? await CarrierStream.negotiateInbound(handle, supported: Array(table.keys), peer: connection.peer),
               let handler = table[stream.protocolID] else { return }
         if stream.protocolID == IdentifyMessage.pushProtocolID {
-            await IdentifyService.receivePush(stream, into: connection)
+            guard let accepted = await IdentifyService.receivePush(stream, into: connection) else { return }
+            if !accepted { peerRecordsRejectedBox.withLockedValue { $0 += 1 } }
             for observer in identifyObservers.withLockedValue({ $0 }) { await observer(connection.info) }
         } else {
             await handler(stream)
@@ -411,17 +460,82 @@ public actor CarrierNode {
 
     private func answerIdentify(_ stream: CarrierStream) async {
         let observed = connections.values.first(where: { $0.peer == stream.remotePeer })?.info.remoteAddress
-        let message = IdentifyMessage(
+        await IdentifyService.answer(stream, with: identifyMessage(observed: observed))
+    }
+
+    /// Our identify message: the same for the answer and for pushes, with the signed peer
+    /// record over the addresses it lists.
+    private nonisolated func identifyMessage(observed: Multiaddr?) -> IdentifyMessage {
+        let addrs = advertisedAddrs
+        return IdentifyMessage(
             protocolVersion: Self.protocolVersion, agentVersion: Self.agentVersion,
-            publicKey: peerID.publicKeyProtobuf, listenAddrs: advertisedAddrs.map(\.bytes),
-            observedAddr: observed?.bytes, protocols: protocols)
-        await IdentifyService.answer(stream, with: message)
+            publicKey: peerID.publicKeyProtobuf, listenAddrs: addrs.map(\.bytes),
+            observedAddr: observed?.bytes, protocols: protocols, signedPeerRecord: signedPeerRecord(for: addrs))
+    }
+
+    /// Our peer record for `addrs`, sealed once per change. Its seq is the time in nanoseconds
+    /// (as go and py make theirs), kept strictly increasing.
+    nonisolated func signedPeerRecord(for addrs: [Multiaddr]) -> [UInt8] {
+        peerRecordBox.withLockedValue { cached in
+            if let cached, cached.addrs == addrs { return cached.bytes }
+            var time = timespec()
+            clock_gettime(CLOCK_REALTIME, &time)
+            let now = UInt64(clamping: time.tv_sec) &* 1_000_000_000 &+ UInt64(clamping: time.tv_nsec)
+            let seq = max(now, (cached?.seq ?? 0) &+ 1)
+            let record = PeerRecord(peer: libp2pPeerID, seq: seq, addresses: addrs.map(\.bytes))
+            let bytes = SignedRecords.sealPeerRecord(record, with: identity).bytes
+            cached = (addrs, seq, bytes)
+            return bytes
+        }
     }
 
     private func identify(_ connection: CarrierConnection) async {
         guard let stream = try? await connection.openStream(IdentifyMessage.protocolID),
               let message = try? await IdentifyService.request(stream) else { return }
-        connection.update(with: message)
+        if !connection.update(with: message) { peerRecordsRejectedBox.withLockedValue { $0 += 1 } }
         for observer in identifyObservers.withLockedValue({ $0 }) { await observer(connection.info) }
+    }
+
+    // MARK: Identify push
+
+    /// Something identify reports changed: push to connected peers shortly, once for a burst of
+    /// changes (services registering their protocols one after another, say).
+    private func identifyChanged() {
+        guard !identifyPushPending, !stopped, !connections.isEmpty else { return }
+        identifyPushPending = true
+        Task {
+            try? await Task.sleep(for: Self.identifyPushDelay)
+            await self.pushIdentifyNow()
+        }
+    }
+
+    static let identifyPushDelay = Duration.milliseconds(100)
+
+    private func pushIdentifyNow() async {
+        identifyPushPending = false
+        await pushIdentify()
+    }
+
+    /// Sends our identify message on `/ipfs/id/push/1.0.0` over every connection whose peer
+    /// lists that protocol, each write bounded by 5 s; returns how many were delivered. Runs by
+    /// itself when our addresses or protocols change.
+    @discardableResult
+    public func pushIdentify() async -> Int {
+        let targets = connections.values.filter { $0.info.protocols.contains(IdentifyMessage.pushProtocolID) }
+        guard !targets.isEmpty else { return 0 }
+        let delivered = await withTaskGroup(of: Bool.self) { group in
+            for connection in targets {
+                let message = identifyMessage(observed: connection.info.remoteAddress)
+                group.addTask {
+                    guard let stream = try? await connection.openStream(IdentifyMessage.pushProtocolID) else { return false }
+                    return await IdentifyService.push(stream, message, timeout: .seconds(5))
+                }
+            }
+            var count = 0
+            for await ok in group where ok { count += 1 }
+            return count
+        }
+        identifyPushesBox.withLockedValue { $0 += delivered }
+        return delivered
     }
 }

@@ -15,11 +15,35 @@ enum IdentifyService {
         return try decode(all)
     }
 
-    static func receivePush(_ stream: CarrierStream, into connection: CarrierConnection) async {
+    /// Reads a pushed message (bounded by 10 s, as py does) and merges it into what we know of
+    /// the peer. nil: nothing usable arrived; false: it carried a peer record that failed to open.
+    static func receivePush(_ stream: CarrierStream, into connection: CarrierConnection) async -> Bool? {
+        let timer = Task {
+            try? await Task.sleep(for: .seconds(10))
+            if !Task.isCancelled { stream.reset() }
+        }
+        defer { timer.cancel() }
         guard let all = try? await stream.readToEnd(limit: IdentifyMessage.maxLength + 16),
-              let message = try? decode(all) else { return }
+              let message = try? decode(all) else { return nil }
         try? await stream.closeWrite()
-        connection.update(with: message)
+        return connection.update(with: message)
+    }
+
+    /// Writes `message` on an opened push stream and closes it; a peer that does not take it
+    /// within `timeout` gets the stream reset.
+    static func push(_ stream: CarrierStream, _ message: IdentifyMessage, timeout: Duration) async -> Bool {
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            if !Task.isCancelled { stream.reset() }
+        }
+        defer { timer.cancel() }
+        do {
+            try await stream.writeLengthPrefixed(message.bytes)
+            try await stream.closeWrite()
+            return true
+        } catch {
+            return false
+        }
     }
 
     static func decode(_ bytes: [UInt8]) throws(CarrierError) -> IdentifyMessage {

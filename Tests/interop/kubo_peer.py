@@ -17,6 +17,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -66,6 +67,10 @@ def main():
         check("swift dials kubo: kubo speaks ping and kad", "/ipfs/ping/1.0.0" in r.stdout and "/ipfs/kad/1.0.0" in r.stdout
               or "/ipfs/lan/kad/1.0.0" in r.stdout, r.stdout)
         check("swift dials kubo: three pings", r.stdout.count(" ms") == 3, r.stdout)
+        # go puts a signed peer record (RFC 0003) in identify; ours opened it (kubo's key, RSA or
+        # Ed25519, signature over the libp2p-peer-record domain) and lists its addresses.
+        check("swift dials kubo: kubo's signed peer record verified",
+              re.search(r"^Signed peer record: seq \d+ \([1-9]\d* addresses\)$", r.stdout, re.M) is not None, r.stdout)
 
         # 2. kubo dials Swift.
         proc = subprocess.Popen(["timeout", "60", elastos, "peer", "listen", "--listen", "/ip4/127.0.0.1/tcp/0",

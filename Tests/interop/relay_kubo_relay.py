@@ -75,6 +75,9 @@ def main():
         if match is None:
             return
         check("the reservation names kubo", match.group(1) == kubo_id, match.group(0))
+        # go's relay signs a reservation voucher; the node refuses a reservation whose voucher
+        # does not check (signature by kubo's key, domain libp2p-relay-rsvp, our PeerID).
+        check("kubo's reservation voucher verified", "(voucher verified)" in match.string, match.string.strip())
         circuit = match.group(2)
         dest_id = circuit.rsplit("/", 1)[1]
 

@@ -77,6 +77,7 @@ async def main():
                 if m is None:
                     return
                 check("the reservation names the py relay", m.group(1) == str(host.get_id()), m.group(0))
+                check("the py relay's reservation voucher verified", "(voucher verified)" in m.string, m.string)
                 circuit = m.group(2)
                 check("the circuit address is relay/p2p-circuit/p2p/dest",
                       circuit.startswith(relay_ma + "/p2p-circuit/p2p/12D3KooW"), circuit)

@@ -19,10 +19,13 @@ import trio
 from libp2p import new_host
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.custom_types import TProtocol
+from libp2p.peer.envelope import unmarshal_envelope
+from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.relay.circuit_v2.config import RelayConfig, RelayRole
 from libp2p.relay.circuit_v2.protocol import PROTOCOL_ID as HOP_ID, STOP_PROTOCOL_ID as STOP_ID, CircuitV2Protocol
-from libp2p.relay.circuit_v2.resources import RelayLimits
+from libp2p.relay.circuit_v2.resources import RELAY_RSVP_DOMAIN, VOUCHER_PAYLOAD_TYPE, RelayLimits
+from libp2p.relay.circuit_v2.pb.circuit_pb2 import Voucher as PbVoucher
 from libp2p.relay.circuit_v2.transport import CircuitV2Transport
 from libp2p.tools.anyio_service import background_trio_service
 
@@ -108,6 +111,22 @@ async def main():
                 proof = dest_transport._reservation_proofs.get(relay_info.peer_id)
                 expires = getattr(proof, "expire", 0) if proof is not None else 0
                 check("the reservation expires about an hour ahead", 3000 < expires - time.time() < 3700, str(expires))
+                # Our voucher, checked by py-libp2p's own envelope code: signed by the relay over
+                # the libp2p-relay-rsvp domain, naming the relay, the dest and the expiry.
+                voucher = bytes(getattr(proof, "voucher", b"") or b"")
+                try:
+                    envelope = unmarshal_envelope(voucher)
+                    envelope.validate(RELAY_RSVP_DOMAIN)
+                    body = PbVoucher()
+                    body.ParseFromString(bytes(envelope.raw_payload))
+                    check("the swift relay's voucher is a valid signed envelope (py validates it)",
+                          bytes(envelope.payload_type) == VOUCHER_PAYLOAD_TYPE
+                          and ID.from_pubkey(envelope.public_key) == relay_info.peer_id)
+                    check("the voucher names the relay, the dest and the expiry",
+                          ID(body.relay) == relay_info.peer_id and ID(body.peer) == dest.get_id() and body.expiration == expires,
+                          f"{ID(body.relay)} {ID(body.peer)} {body.expiration}")
+                except Exception as error:
+                    check("the swift relay's voucher is a valid signed envelope (py validates it)", False, f"{error!r} ({len(voucher)} bytes)")
 
                 # 2. py src dials the dest through the Swift relay and echoes.
                 await src.connect(relay_info)

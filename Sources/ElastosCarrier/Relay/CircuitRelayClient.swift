@@ -33,6 +33,9 @@ public struct RelayReservationInfo: Sendable, Equatable {
     /// Unix seconds when the reservation ends.
     public let expire: UInt64
     public let limit: RelayLimit?
+    /// The relay's signed voucher, when it sent one (go and py do); checked before the
+    /// reservation is accepted: signed by the relay, for us, expiring with the reservation.
+    public let voucher: ReservationVoucher?
 }
 
 /// Reserves on relays and accepts the circuits they open to us. Created once per node; until
@@ -72,6 +75,7 @@ public actor CircuitRelayClient {
         }
         let info = try await Self.requestReservation(node: node, relayAddress: address, relay: relay)
         reservations[relay] = info
+        await node.advertiseRelayAddress(info.circuitAddress)
         if renew, renewals[relay] == nil {
             renewals[relay] = Task { [weak self] in await self?.renewLoop(relay) }
         }
@@ -79,16 +83,18 @@ public actor CircuitRelayClient {
     }
 
     /// Stops renewing the reservation on `relay` and forgets it.
-    public func cancel(_ relay: Libp2pPeerID) {
+    public func cancel(_ relay: Libp2pPeerID) async {
         renewals.removeValue(forKey: relay)?.cancel()
-        reservations[relay] = nil
+        if let info = reservations.removeValue(forKey: relay) { await node.withdrawRelayAddress(info.circuitAddress) }
     }
 
     /// Cancels every renewal.
-    public func stop() {
+    public func stop() async {
         for task in renewals.values { task.cancel() }
         renewals = [:]
+        let held = reservations.values
         reservations = [:]
+        for info in held { await node.withdrawRelayAddress(info.circuitAddress) }
     }
 
     private func renewLoop(_ relay: Libp2pPeerID) async {
@@ -100,8 +106,14 @@ public actor CircuitRelayClient {
             try? await Task.sleep(for: .seconds(max(1, Int(left) * 3 / 4)))
             guard !Task.isCancelled else { return }
             do {
-                reservations[relay] = try await Self.requestReservation(node: node, relayAddress: info.relayAddress, relay: relay)
+                let renewed = try await Self.requestReservation(node: node, relayAddress: info.relayAddress, relay: relay)
+                guard !Task.isCancelled else { return }
+                reservations[relay] = renewed
+                await node.advertiseRelayAddress(renewed.circuitAddress)
             } catch {
+                // Past its expiry the relay no longer holds our slot: stop advertising it
+                // until a renewal succeeds.
+                if UInt64(Date().timeIntervalSince1970) >= info.expire { await node.withdrawRelayAddress(info.circuitAddress) }
                 try? await Task.sleep(for: .seconds(5))
             }
         }
@@ -116,7 +128,16 @@ public actor CircuitRelayClient {
         guard answer.kind == .status else { throw relayFailure(.protocolViolation("expected STATUS, got \(answer.kind)")) }
         guard answer.status == .ok else { throw relayFailure(.refused(answer.status ?? .unexpectedMessage)) }
         guard let reservation = answer.reservation else { throw relayFailure(.protocolViolation("OK without a reservation")) }
-        return RelayReservationInfo(relay: relay, relayAddress: relayAddress, expire: reservation.expire, limit: answer.limit)
+        var voucher: ReservationVoucher?
+        if let bytes = reservation.voucher, !bytes.isEmpty {
+            let opened: ReservationVoucher
+            do { opened = try SignedRecords.openVoucher(bytes) } catch { throw relayFailure(.protocolViolation("bad reservation voucher: \(error)")) }
+            guard opened.relay == relay, opened.peer == node.libp2pPeerID else {
+                throw relayFailure(.protocolViolation("the reservation voucher is for \(opened.peer) on \(opened.relay)"))
+            }
+            voucher = opened
+        }
+        return RelayReservationInfo(relay: relay, relayAddress: relayAddress, expire: reservation.expire, limit: answer.limit, voucher: voucher)
     }
 
     // MARK: Incoming circuits

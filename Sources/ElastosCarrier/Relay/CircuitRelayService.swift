@@ -1,6 +1,6 @@
 // The relay side of Circuit Relay v2 (`/libp2p/circuit/relay/0.2.0/hop`):
 // https://github.com/libp2p/specs/blob/master/relay/circuit-v2.md
-// RESERVE grants a reservation (expiry, our addresses, no voucher) that lasts while the peer stays
+// RESERVE grants a reservation (expiry, our addresses, a signed voucher) that lasts while the peer stays
 // connected and until it expires; CONNECT opens `/libp2p/circuit/relay/0.2.0/stop` to the reserved
 // target, and on OK from both ends bridges the two streams byte for byte within the limits.
 public import CarrierWire
@@ -108,8 +108,9 @@ public actor CircuitRelayService {
         let ttlSeconds = UInt64(config.reservationTTL.components.seconds)
         let expire = UInt64(Date().timeIntervalSince1970) + ttlSeconds
         let me = MultiaddrComponent.p2p(node.libp2pPeerID.multihash.bytes)
-        let addrs = node.listenAddrs.map { Multiaddr(components: $0.components + [me]).bytes }
-        let reply = HopMessage(kind: .status, reservation: RelayReservation(expire: expire, addrs: addrs),
+        let addrs = node.directAdvertisedAddrs.map { Multiaddr(components: $0.components + [me]).bytes }
+        let voucher = SignedRecords.sealVoucher(ReservationVoucher(relay: node.libp2pPeerID, peer: peer, expiration: expire), with: node.identity)
+        let reply = HopMessage(kind: .status, reservation: RelayReservation(expire: expire, addrs: addrs, voucher: voucher.bytes),
                                limit: config.limit, status: .ok)
         try? await stream.writeLengthPrefixed(reply.bytes)
         try? await stream.closeWrite()

@@ -40,7 +40,7 @@ public actor DCUtRService {
     /// The addresses we tell the peer: our TCP listen addresses and what identify told us others
     /// see, never relayed ones.
     private func ourAddresses(on peer: Libp2pPeerID) async -> [[UInt8]] {
-        var addrs = node.listenAddrs
+        var addrs = node.directAdvertisedAddrs
         if let observed = await node.peers().first(where: { $0.peer == peer })?.observedAddr { addrs.append(observed) }
         var seen = Set<Multiaddr>()
         return addrs.filter { !$0.components.contains(.p2pCircuit) && $0.tcpEndpoint != nil && seen.insert($0).inserted }
