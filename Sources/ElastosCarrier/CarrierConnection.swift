@@ -62,7 +62,11 @@ final class CarrierConnection: Sendable {
             if let v = message.protocolVersion { info.protocolVersion = v }
             if !message.protocols.isEmpty { info.protocols = message.protocols }
             if let record, record.seq >= info.peerRecordSeq ?? 0 {
-                info.certifiedAddrs = record.parsedAddresses
+                // py-libp2p lists its addresses with its own /p2p/<id> on the end; go without.
+                let me = MultiaddrComponent.p2p(record.peer.multihash.bytes)
+                info.certifiedAddrs = record.parsedAddresses.map { address in
+                    address.components.last == me ? Multiaddr(components: Array(address.components.dropLast())) : address
+                }
                 info.peerRecordSeq = record.seq
             }
             if let certified = info.certifiedAddrs {

@@ -11,7 +11,10 @@
 //    subscription receives (plus py floodsub → Swift); the same both ways with kubo's gossipsub.
 //  * Circuit Relay v2 (Tests/interop/relay_*.py): a py relay and kubo's relay each between two
 //    Swift peers, and our relay (`elastos node --relay-service`) between two py peers; DCUtR
-//    with py started from either side (Tests/interop/dcutr_py.py).
+//    with py started from either side (Tests/interop/dcutr_py.py); reservation vouchers
+//    checked both ways.
+//  * Signed peer records and identify push with py (Tests/interop/identify_py.py); kubo's
+//    record verified in kubo_peer.py.
 // Everything runs in a new network namespace with only loopback, bounded by `timeout`.
 
 import Foundation
@@ -65,6 +68,14 @@ import Testing
     @Test func dcutrWithPyLibp2pUpgradesRelayedConnectionsStartedFromEitherSide() throws {
         let home = TempDir()
         expectAllPassed(try runInNamespace("dcutr_py.py", [CLI.binary, home.path + "/relay", home.path + "/a", home.path + "/b"], module: "libp2p"), checks: 18)
+    }
+
+    /// Signed peer records and identify push with py-libp2p (Tests/interop/identify_py.py): py's
+    /// peerstore accepts our record and the node py's; `elastos peer reserve` at runtime reaches
+    /// py by push (the circuit address and a newer record); py's push reaches the node.
+    @Test func signedPeerRecordsAndIdentifyPushWithPyLibp2p() throws {
+        let home = TempDir()
+        expectAllPassed(try runInNamespace("identify_py.py", [CLI.binary, home.path + "/relay", home.path + "/node"], module: "libp2p"), checks: 14)
     }
 
     /// Circuit Relay v2 through kubo's (go-libp2p's) relay service: `elastos node --relay`
