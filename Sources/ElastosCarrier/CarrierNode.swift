@@ -28,6 +28,9 @@ public actor CarrierNode {
     let identity: SigningKey
     /// How each connection's Yamux session checks an idle peer (nil: never).
     public nonisolated let keepAlive: YamuxKeepAlive?
+    /// What inbound connections may hold (ConnectionLimits.swift).
+    public nonisolated var limits: ConnectionLimits { admission.limits }
+    private nonisolated let admission: InboundAdmission
     private let group: MultiThreadedEventLoopGroup
     private var servers: [any Channel] = []
     private var connections: [ObjectIdentifier: CarrierConnection] = [:]
@@ -49,9 +52,10 @@ public actor CarrierNode {
     private var relayPumps: [ObjectIdentifier: (task: Task<Void, Never>, channel: any Channel)] = [:]
 
     /// A node with this identity; call ``start(listening:)`` to accept connections.
-    public init(identity: SigningKey, threads: Int = 1, keepAlive: YamuxKeepAlive? = .standard) {
+    public init(identity: SigningKey, threads: Int = 1, keepAlive: YamuxKeepAlive? = .standard, limits: ConnectionLimits = .standard) {
         self.identity = identity
         self.keepAlive = keepAlive
+        admission = InboundAdmission(limits: limits)
         peerID = PeerID(publicKey: identity.publicKey)
         libp2pPeerID = Libp2pPeerID(peerID)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
@@ -115,8 +119,10 @@ public actor CarrierNode {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { [weak self] channel in
-                    self?.setUp(channel: channel, role: .responder, identity: identity, expectedPeer: nil)
-                        ?? channel.eventLoop.makeSucceededVoidFuture()
+                    guard let self else { return channel.eventLoop.makeSucceededVoidFuture() }
+                    // Over a limit: closed at once, before any handshake work.
+                    guard let handshakeEnded = self.admission.admit(channel) else { return channel.eventLoop.makeFailedFuture(InboundRefused()) }
+                    return self.setUp(channel: channel, role: .responder, identity: identity, expectedPeer: nil, handshakeEnded: handshakeEnded)
                 }
             do {
                 let server = try await bootstrap.bind(host: host, port: Int(port)).get()
@@ -165,6 +171,9 @@ public actor CarrierNode {
     /// Signed peer records from peers that failed to open (bad signature, wrong signer,
     /// malformed) and were ignored.
     public nonisolated var peerRecordsRejected: Int { peerRecordsRejectedBox.withLockedValue { $0 } }
+
+    /// Inbound connections closed because they were over a limit (``limits``).
+    public nonisolated var connectionsRefused: Int { admission.refused }
 
     /// Identify pushes this node has sent.
     public nonisolated var identifyPushesSent: Int { identifyPushesBox.withLockedValue { $0 } }
@@ -383,9 +392,11 @@ public actor CarrierNode {
 
     private nonisolated func setUp(
         channel: any Channel, role: NoiseHandshake.Role, identity: SigningKey, expectedPeer: Libp2pPeerID?,
-        established: NIOLockedValueBox<EventLoopFuture<CarrierConnection>?>? = nil, remoteAddress: Multiaddr? = nil
+        established: NIOLockedValueBox<EventLoopFuture<CarrierConnection>?>? = nil, remoteAddress: Multiaddr? = nil,
+        handshakeEnded: (@Sendable () -> Void)? = nil
     ) -> EventLoopFuture<Void> {
         let promise = channel.eventLoop.makePromise(of: ConnectionHandler.Established.self)
+        if let handshakeEnded { promise.futureResult.whenComplete { _ in handshakeEnded() } }
         let connectionBox = NIOLockedValueBox<CarrierConnection?>(nil)
         let handler = ConnectionHandler(role: role, identity: identity, expectedPeer: expectedPeer, keepAlive: keepAlive,
                                         established: promise) {
@@ -423,6 +434,11 @@ public actor CarrierNode {
         guard !stopped else { return connection.close() }
         let key = ObjectIdentifier(connection)
         guard connections[key] == nil else { return }
+        if !connection.info.isOutbound,
+           connections.values.count(where: { $0.peer == connection.peer && !$0.info.isOutbound }) >= limits.maxInboundPerPeer {
+            admission.countRefusal()
+            return connection.close()
+        }
         let isFirst = !isConnected(connection.peer)
         connections[key] = connection
         if isFirst { notifyObservers(connection.peer, connected: true) }

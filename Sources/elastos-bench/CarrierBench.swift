@@ -18,13 +18,22 @@ import ElastosCore
 import Foundation
 
 extension Bench {
+    /// The set-up and memory figures open hundreds of connections from one peer to one
+    /// listener, far past the per-peer limit a node keeps by default.
+    static let manyConnections: ConnectionLimits = {
+        var limits = ConnectionLimits()
+        limits.maxInbound = 100_000
+        limits.maxInboundPerPeer = 100_000
+        return limits
+    }()
+
     func carrier(_ rows: inout [Row]) {
         print()
         print("10. carrier: libp2p over TCP loopback (Noise XX + Yamux), Swift ↔ Swift, two event loops in one process")
         let megabytes = plan.quick ? 16 : 128
         let dials = plan.quick ? 10 : 40, rounds = plan.rounds
         let result: (setup: [Double], throughput: [Double], cpu: [Double])? = blockingCarrier {
-            let listener = CarrierNode(identity: SigningKey())
+            let listener = CarrierNode(identity: SigningKey(), limits: Self.manyConnections)
             listener.handle("/bench/sink/1.0.0") { stream in
                 var total = 0
                 while let chunk = try? await stream.read() { total += chunk.count }
@@ -136,7 +145,7 @@ extension Bench {
     func connectionMemory(_ rows: inout [Row]) {
         let count = plan.quick ? 50 : 200
         let result: (perConnection: Double, opened: Int)? = blockingCarrier {
-            let listener = CarrierNode(identity: SigningKey())
+            let listener = CarrierNode(identity: SigningKey(), limits: Self.manyConnections)
             let dialer = CarrierNode(identity: SigningKey())
             guard let bound = try? await listener.start(listening: [try! Multiaddr(parsing: "/ip4/127.0.0.1/tcp/0")]).first else {
                 await listener.stop()
