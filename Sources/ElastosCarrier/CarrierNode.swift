@@ -59,11 +59,11 @@ public actor CarrierNode {
         peerID = PeerID(publicKey: identity.publicKey)
         libp2pPeerID = Libp2pPeerID(peerID)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
-        let node = self
         handlers.withLockedValue { table in
             table[PingService.protocolID] = { stream in await PingService.serve(stream) }
-            table[IdentifyMessage.protocolID] = { stream in await node.answerIdentify(stream) }
-            table[IdentifyMessage.pushProtocolID] = { _ in }  // handled in serve(), which has the connection
+            // Both handled in serve(), which has the connection (its address is the observed one).
+            table[IdentifyMessage.protocolID] = { _ in }
+            table[IdentifyMessage.pushProtocolID] = { _ in }
         }
     }
 
@@ -463,7 +463,9 @@ public actor CarrierNode {
         let table = handlers.withLockedValue { $0 }
         guard let stream = try? await CarrierStream.negotiateInbound(handle, supported: Array(table.keys), peer: connection.peer),
               let handler = table[stream.protocolID] else { return }
-        if stream.protocolID == IdentifyMessage.pushProtocolID {
+        if stream.protocolID == IdentifyMessage.protocolID {
+            await IdentifyService.answer(stream, with: identifyMessage(observed: connection.info.remoteAddress))
+        } else if stream.protocolID == IdentifyMessage.pushProtocolID {
             guard let accepted = await IdentifyService.receivePush(stream, into: connection) else { return }
             if !accepted { peerRecordsRejectedBox.withLockedValue { $0 += 1 } }
             for observer in identifyObservers.withLockedValue({ $0 }) { await observer(connection.info) }
@@ -473,11 +475,6 @@ public actor CarrierNode {
     }
 
     // MARK: Identify
-
-    private func answerIdentify(_ stream: CarrierStream) async {
-        let observed = connections.values.first(where: { $0.peer == stream.remotePeer })?.info.remoteAddress
-        await IdentifyService.answer(stream, with: identifyMessage(observed: observed))
-    }
 
     /// Our identify message: the same for the answer and for pushes, with the signed peer
     /// record over the addresses it lists.

@@ -96,6 +96,27 @@ import Testing
         await pair.stop()
     }
 
+    @Test func eachConnectionIsToldItsOwnObservedAddress() async throws {
+        let listener = CarrierNode(identity: SigningKey())
+        let bound = try #require(try await listener.start(listening: [Self.loopback]).first)
+        let dialer = CarrierNode(identity: SigningKey())
+        for _ in 0..<3 { _ = try await dialer.dial(bound) }  // no /p2p/: three connections
+        let told = await info(dialer, of: listener.libp2pPeerID) { _ in true }
+        #expect(told != nil)
+        var observed: Set<Multiaddr> = []
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            observed = Set(await dialer.peers().compactMap(\.observedAddr))
+            if observed.count == 3 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        // What each connection was told is that connection's far end as the listener sees it.
+        let seenByListener = Set(await listener.peers().compactMap(\.remoteAddress))
+        #expect(observed.count == 3)
+        #expect(observed == seenByListener)
+        await dialer.stop(); await listener.stop()
+    }
+
     func push(from node: CarrierNode, to peer: Libp2pPeerID, _ message: IdentifyMessage) async throws {
         let stream = try await node.openStream(to: peer, protocol: IdentifyMessage.pushProtocolID)
         try await stream.writeLengthPrefixed(message.bytes)
