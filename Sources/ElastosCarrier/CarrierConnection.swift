@@ -32,6 +32,7 @@ final class CarrierConnection: Sendable {
     let session: NIOLoopBound<YamuxSession>
     private let state: NIOLockedValueBox<PeerInfo>
     let gate: LoopGate
+    let openedAt = ContinuousClock.now
 
     init(channel: any Channel, session: NIOLoopBound<YamuxSession>, info: PeerInfo, gate: LoopGate = .alwaysOpen) {
         self.channel = channel
@@ -94,6 +95,14 @@ final class CarrierConnection: Sendable {
             }.get()
         } catch { throw CarrierStream.map(error) }
         return try await CarrierStream.negotiateOutbound(YamuxStreamHandle(id: id, session: session, gate: gate), protocolIDs: protocolIDs, peer: peer)
+    }
+
+    /// The Yamux streams open now (0 if the session is gone).
+    func streamCount() async -> Int {
+        let session = self.session
+        return (try? await gate.flatSubmit(on: session.eventLoop) {
+            session.eventLoop.makeSucceededFuture(session.value.streamCount)
+        }.get()) ?? 0
     }
 
     /// Round trip of a Yamux-level ping.

@@ -43,6 +43,11 @@ public actor CarrierNode {
     private nonisolated let peerRecordsRejectedBox = NIOLockedValueBox(0)
     private nonisolated let identifyPushesBox = NIOLockedValueBox(0)
     private var identifyPushPending = false
+    /// Peers the connection manager leaves alone, with who asked (relays we reserve on, …).
+    private var protectedPeers: [Libp2pPeerID: Set<String>] = [:]
+    private var trimming = false
+    private var trimRecheckScheduled = false
+    private nonisolated let trimmedBox = NIOLockedValueBox(0)
     private nonisolated let connectionObservers = NIOLockedValueBox<[ConnectionObserver]>([])
     private nonisolated let identifyObservers = NIOLockedValueBox<[IdentifyObserver]>([])
     private nonisolated let dhtBox = NIOLockedValueBox<KademliaDHT?>(nil)
@@ -171,6 +176,55 @@ public actor CarrierNode {
     /// Signed peer records from peers that failed to open (bad signature, wrong signer,
     /// malformed) and were ignored.
     public nonisolated var peerRecordsRejected: Int { peerRecordsRejectedBox.withLockedValue { $0 } }
+
+    /// Keeps the connection manager from closing connections to `peer` until every `tag`
+    /// given for it is unprotected.
+    public func protect(_ peer: Libp2pPeerID, tag: String) { protectedPeers[peer, default: []].insert(tag) }
+
+    public func unprotect(_ peer: Libp2pPeerID, tag: String) {
+        protectedPeers[peer]?.remove(tag)
+        if protectedPeers[peer]?.isEmpty == true { protectedPeers[peer] = nil }
+    }
+
+    public func isProtected(_ peer: Libp2pPeerID) -> Bool { protectedPeers[peer] != nil }
+
+    /// Connections the connection manager has closed.
+    public nonisolated var connectionsTrimmed: Int { trimmedBox.withLockedValue { $0 } }
+
+    /// Over ``ConnectionLimits/highWater`` connections: closes unprotected ones past their
+    /// grace period, fewest open streams first (then the oldest), down to the low-water mark.
+    /// If too few are past their grace, looks again once the grace has run.
+    func trimConnections() async {
+        guard !trimming, !stopped, connections.count > limits.highWater else { return }
+        trimming = true
+        defer { trimming = false }
+        let now = ContinuousClock.now
+        var candidates: [(connection: CarrierConnection, streams: Int)] = []
+        for connection in connections.values where protectedPeers[connection.peer] == nil && now - connection.openedAt >= limits.gracePeriod {
+            candidates.append((connection, await connection.streamCount()))
+        }
+        candidates.sort { a, b in a.streams != b.streams ? a.streams < b.streams : a.connection.openedAt < b.connection.openedAt }
+        let excess = connections.count - limits.lowWater
+        for (connection, _) in candidates.prefix(max(0, excess)) {
+            connection.close()
+            connections.removeValue(forKey: ObjectIdentifier(connection))
+            if !isConnected(connection.peer) { notifyObservers(connection.peer, connected: false) }
+            trimmedBox.withLockedValue { $0 += 1 }
+        }
+        if connections.count > limits.highWater, !trimRecheckScheduled {
+            trimRecheckScheduled = true
+            let grace = limits.gracePeriod
+            Task {
+                try? await Task.sleep(for: grace)
+                await self.recheckTrim()
+            }
+        }
+    }
+
+    private func recheckTrim() async {
+        trimRecheckScheduled = false
+        await trimConnections()
+    }
 
     /// Inbound connections closed because they were over a limit (``limits``).
     public nonisolated var connectionsRefused: Int { admission.refused }
@@ -442,6 +496,7 @@ public actor CarrierNode {
         let isFirst = !isConnected(connection.peer)
         connections[key] = connection
         if isFirst { notifyObservers(connection.peer, connected: true) }
+        if connections.count > limits.highWater { Task { await self.trimConnections() } }
         connection.channel.closeFuture.whenComplete { [weak self] _ in
             guard let self else { return }
             Task { await self.removed(key) }

@@ -1,7 +1,9 @@
 // Bounds on what other machines can make a node hold, checked before any work is done for
 // them: an inbound TCP connection over a limit is closed as soon as it is accepted (before the
 // Noise handshake), and an inbound connection from a peer that already has its share is
-// closed once the handshake names the peer. Our own dials are not limited.
+// closed once the handshake names the peer. Our own dials are not limited by these, but past
+// a high-water mark of connections in all the node trims back to a low-water mark, as go's
+// connection manager does.
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -19,6 +21,12 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// Whether connections from loopback skip the per-IP limit: they are local processes, and
     /// a machine running several nodes (tests, benchmarks) connects them over loopback.
     public var loopbackExemptFromPerIP = true
+    /// Past this many connections (both directions) the node closes some, down to
+    /// ``lowWater``: those not protected (``CarrierNode/protect(_:tag:)``), older than
+    /// ``gracePeriod``, fewest open streams first, then the oldest. kubo's defaults.
+    public var highWater = 96
+    public var lowWater = 32
+    public var gracePeriod: Duration = .seconds(20)
 
     public init() {}
 

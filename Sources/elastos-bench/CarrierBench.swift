@@ -24,6 +24,7 @@ extension Bench {
         var limits = ConnectionLimits()
         limits.maxInbound = 100_000
         limits.maxInboundPerPeer = 100_000
+        limits.highWater = 100_000
         return limits
     }()
 

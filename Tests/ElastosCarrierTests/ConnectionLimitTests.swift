@@ -93,3 +93,77 @@ import Testing
         try await group.shutdownGracefully()
     }
 }
+
+/// The connection manager: past the high-water mark, back down to the low-water mark.
+@Suite(.serialized) struct ConnectionTrimTests {
+    static let loopback = try! Multiaddr(parsing: "/ip4/127.0.0.1/tcp/0")
+    static let hold = "/test/hold/1.0.0"
+
+    @Test func pastHighWaterIdleUnprotectedConnectionsCloseDownToLowWater() async throws {
+        var limits = ConnectionLimits()
+        limits.highWater = 4
+        limits.lowWater = 2
+        limits.gracePeriod = .seconds(3)
+        let hub = CarrierNode(identity: SigningKey(), limits: limits)
+        hub.handle(Self.hold) { stream in _ = try? await stream.readToEnd(limit: 1 << 20) }  // held open until the peer closes
+        let address = try #require(try await hub.start(listening: [Self.loopback]).first).appending(peer: hub.peerID)
+        var peers: [CarrierNode] = []
+        let firstDial = ContinuousClock.now
+        for _ in 0..<6 {
+            let node = CarrierNode(identity: SigningKey())
+            _ = try await node.dial(address)
+            peers.append(node)
+        }
+        // One peer keeps a stream open, one is protected; both must survive.
+        let busy = try await peers[4].openStream(to: hub.libp2pPeerID, protocol: Self.hold)
+        await hub.protect(peers[5].libp2pPeerID, tag: "test")
+        let count = await hub.peers().count
+        // Within the grace period nothing is closed (unless a loaded machine took longer than it
+        // to dial, when this says nothing).
+        if ContinuousClock.now - firstDial < limits.gracePeriod { #expect(count == 6) }
+
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline, await hub.peers().count > limits.lowWater {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let left = Set(await hub.peers().map(\.peer))
+        #expect(left == [peers[4].libp2pPeerID, peers[5].libp2pPeerID])
+        #expect(hub.connectionsTrimmed == 4)
+        // The trimmed peers see their connection go.
+        for node in peers[0..<4] {
+            var gone = false
+            for _ in 0..<100 where !gone {
+                gone = await node.peers().isEmpty
+                if !gone { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(gone)
+        }
+        try await busy.closeWrite()
+        for node in peers { await node.stop() }
+        await hub.stop()
+    }
+
+    @Test func relaysWeReserveOnAreProtected() async throws {
+        let relay = CarrierNode(identity: SigningKey())
+        let service = CircuitRelayService(node: relay)
+        let relayAddress = try #require(try await relay.start(listening: [Self.loopback]).first).appending(peer: relay.peerID)
+        let client = CarrierNode(identity: SigningKey())
+        let reservations = CircuitRelayClient(node: client)
+        try await reservations.reserve(on: relayAddress, renew: false)
+        #expect(await client.isProtected(relay.libp2pPeerID))
+        #expect(await relay.isProtected(client.libp2pPeerID))  // the relay keeps its reservation holders too
+        await reservations.cancel(relay.libp2pPeerID)
+        #expect(!(await client.isProtected(relay.libp2pPeerID)))
+        await client.stop()
+        // The client's connection closing ends its reservation, and the relay's protection.
+        var released = false
+        for _ in 0..<100 where !released {
+            let stillProtected = await relay.isProtected(client.libp2pPeerID)
+            let reserved = await service.reservedPeers
+            released = !stillProtected && reserved.isEmpty
+            if !released { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(released)
+        await relay.stop()
+    }
+}

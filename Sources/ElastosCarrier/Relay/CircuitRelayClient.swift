@@ -48,6 +48,9 @@ public actor CircuitRelayClient {
     public private(set) var acceptedCircuits = 0
     private var circuitObservers: [@Sendable (Libp2pPeerID) async -> Void] = []
 
+    /// The connection manager keeps relays we hold a reservation on.
+    static let protectionTag = "relay-reservation"
+
     public init(node: CarrierNode) {
         self.node = node
         node.handle(CircuitRelay.stopProtocolID) { [weak self] stream in
@@ -75,6 +78,7 @@ public actor CircuitRelayClient {
         }
         let info = try await Self.requestReservation(node: node, relayAddress: address, relay: relay)
         reservations[relay] = info
+        await node.protect(relay, tag: Self.protectionTag)
         await node.advertiseRelayAddress(info.circuitAddress)
         if renew, renewals[relay] == nil {
             renewals[relay] = Task { [weak self] in await self?.renewLoop(relay) }
@@ -85,7 +89,10 @@ public actor CircuitRelayClient {
     /// Stops renewing the reservation on `relay` and forgets it.
     public func cancel(_ relay: Libp2pPeerID) async {
         renewals.removeValue(forKey: relay)?.cancel()
-        if let info = reservations.removeValue(forKey: relay) { await node.withdrawRelayAddress(info.circuitAddress) }
+        if let info = reservations.removeValue(forKey: relay) {
+            await node.withdrawRelayAddress(info.circuitAddress)
+            await node.unprotect(relay, tag: Self.protectionTag)
+        }
     }
 
     /// Cancels every renewal.
@@ -94,7 +101,10 @@ public actor CircuitRelayClient {
         renewals = [:]
         let held = reservations.values
         reservations = [:]
-        for info in held { await node.withdrawRelayAddress(info.circuitAddress) }
+        for info in held {
+            await node.withdrawRelayAddress(info.circuitAddress)
+            await node.unprotect(info.relay, tag: Self.protectionTag)
+        }
     }
 
     private func renewLoop(_ relay: Libp2pPeerID) async {

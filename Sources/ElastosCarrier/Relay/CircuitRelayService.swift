@@ -69,7 +69,14 @@ public actor CircuitRelayService {
         return reservations.filter { $0.value.expires > now }.map(\.key)
     }
 
-    private func dropReservation(of peer: Libp2pPeerID) { reservations[peer] = nil }
+    private func dropReservation(of peer: Libp2pPeerID) async {
+        reservations[peer] = nil
+        await node.unprotect(peer, tag: Self.protectionTag)
+    }
+
+    /// The connection manager keeps peers that hold a reservation with us.
+    static let protectionTag = "relay-service-reservation"
+
 
     private func serve(_ stream: CarrierStream) async {
         let request: HopMessage
@@ -92,7 +99,7 @@ public actor CircuitRelayService {
     private func reserve(_ stream: CarrierStream) async {
         let peer = stream.remotePeer
         let now = ContinuousClock.now
-        reservations = reservations.filter { $0.value.expires > now }
+        for (expired, reservation) in reservations where reservation.expires <= now { await dropReservation(of: expired) }
         guard reservations[peer] != nil || reservations.count < config.maxReservations else {
             stats.reservationsRefused += 1
             return await Self.reply(stream, .resourceLimitExceeded)
@@ -104,6 +111,7 @@ public actor CircuitRelayService {
             return await Self.reply(stream, .permissionDenied)
         }
         reservations[peer] = Reservation(expires: now + config.reservationTTL)
+        await node.protect(peer, tag: Self.protectionTag)
         stats.reservationsGranted += 1
         let ttlSeconds = UInt64(config.reservationTTL.components.seconds)
         let expire = UInt64(Date().timeIntervalSince1970) + ttlSeconds
