@@ -20,6 +20,7 @@ import time
 
 import multiaddr
 import trio
+from swift_node import check, cli, read_lines_until, results, start_node, stop, summary, wait_for
 from libp2p import new_host
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.custom_types import TProtocol
@@ -28,47 +29,11 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
 LATE = TProtocol("/elastos-test/late/1.0.0")
-results = []
 
 
-def check(name, ok, detail=""):
-    results.append(ok)
-    print(f"{'PASS' if ok else 'FAIL'} {name}{': ' + detail if detail and not ok else ''}", flush=True)
 
 
-async def read_lines_until(proc, pattern, seconds):
-    deadline = time.monotonic() + seconds
-    seen = []
-    while time.monotonic() < deadline:
-        line = await trio.to_thread.run_sync(proc.stderr.readline)
-        if not line:
-            break
-        text = line.decode(errors="replace").rstrip()
-        seen.append(text)
-        m = re.search(pattern, text)
-        if m:
-            return m, seen
-    return None, seen
 
-
-def start_node(elastos, home, *extra):
-    return subprocess.Popen(
-        ["timeout", "120", elastos, "node", "--home", home, "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", *extra],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def stop(proc):
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-async def cli(elastos, home, *args):
-    proc = await trio.run_process(["timeout", "60", elastos, "peer", *args, "--home", home],
-                                  capture_stdout=True, capture_stderr=True, check=False)
-    return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
 
 
 async def node_view_of(elastos, home, peer):
@@ -78,14 +43,6 @@ async def node_view_of(elastos, home, peer):
         return None
     return next((p for p in map(json.loads, filter(None, out.splitlines())) if p["peer"] == peer), None)
 
-
-async def wait_for(condition, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if await condition():
-            return True
-        await trio.sleep(0.1)
-    return False
 
 
 async def main():
@@ -174,9 +131,7 @@ async def main():
     finally:
         for proc in nodes:
             stop(proc)
-        failed = results.count(False)
-        print(f"{len(results) - failed} passed, {failed} failed", flush=True)
-    sys.exit(1 if results.count(False) else 0)
+    sys.exit(summary())
 
 
 trio.run(main)
